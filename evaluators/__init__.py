@@ -1,0 +1,1 @@
+"""How a candidate is scored: metrics, the task evaluator, prompt length, the evaluation cache."""

@@ -1,0 +1,40 @@
+"""Confidence intervals for accuracies: Wilson for 0/1 scores, normal approximation otherwise."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (low, high) for `successes` out of `n`; (0.0, 0.0) when n == 0."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n == 0:
+        return 0.0, 0.0
+    p = min(max(successes / n, 0.0), 1.0)
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    center = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def mean_ci(scores: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high) of `scores` at 95%: Wilson if all scores are 0 or 1, else mean ± 1.96·SE
+    (clamped to [0, 1] when all scores lie there). Empty scores give (0.0, 0.0, 0.0)."""
+    n = len(scores)
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    mean = math.fsum(scores) / n
+    if all(s in (0.0, 1.0) for s in scores):
+        low, high = wilson_interval(math.fsum(scores), n)
+        return mean, low, high
+    if n == 1:
+        return mean, mean, mean
+    variance = math.fsum((s - mean) ** 2 for s in scores) / (n - 1)
+    half = 1.96 * math.sqrt(variance / n)
+    low, high = mean - half, mean + half
+    if all(0.0 <= s <= 1.0 for s in scores):
+        low, high = max(0.0, low), min(1.0, high)
+    return mean, low, high

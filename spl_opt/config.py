@@ -1,0 +1,75 @@
+"""Run configuration, validated with pydantic; errors name the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from search.budget import Budget
+from spl_opt.core.errors import ConfigError
+from spl_opt.core.records import Record
+from spl_opt.lm.config import LMConfig
+
+DEFAULT_OPERATORS = {"editor": 0.55, "worked-example": 0.2, "ablate": 0.1, "merge": 0.1, "compress": 0.05}
+
+
+class SearchConfig(Record):
+    """How the population moves."""
+
+    minibatch_size: int = Field(5, ge=1, le=200)
+    population_size: int = Field(16, ge=2, le=10_000)
+    editor_attempts: int = Field(2, ge=1, le=10)
+    operators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
+    parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
+    workers: int = Field(1, ge=1, le=256, description="evaluation threads")
+
+    @field_validator("operators")
+    @classmethod
+    def _known_operators(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DEFAULT_OPERATORS)
+        if unknown:
+            raise ValueError(f"unknown operator(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPERATORS)}")
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("operator weights must be >= 0 with at least one > 0")
+        return value
+
+
+class RunConfig(Record):
+    """Everything a CLI run needs; saved as `config.json` in the run directory (no secrets)."""
+
+    task: str = "letters"
+    data_file: str | None = None
+    data_dir: str | None = None
+    n_train: int = Field(30, ge=1)
+    n_val: int = Field(30, ge=1)
+    n_test: int = Field(50, ge=1)
+    seed: int = 0
+    seed_prompt: str | None = None
+    task_lm: LMConfig = Field(default_factory=LMConfig)
+    editor_lm: LMConfig = Field(
+        default_factory=lambda: LMConfig(model="embedded:qwen-1.5b", temperature=0.7, max_tokens=384)
+    )
+    budget: Budget = Field(default_factory=lambda: Budget(max_rollouts=300))
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    run_dir: str | None = None
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    """A RunConfig from plain data, or a ConfigError naming each bad key."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """runs/<task>-<timestamp> under the current directory."""
+    import time
+
+    safe = config.task.replace(":", "-").replace("/", "-")
+    return Path("runs") / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,51 @@
+"""Applying edits to playbooks: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from spl_opt.core.records import Edit, Playbook, Strategy
+
+
+class EditError(ValueError):
+    """An edit that cannot apply to this playbook (unknown strategy id, empty text)."""
+
+
+def next_strategy_id(playbook: Playbook) -> str:
+    """The next free id of the form s<N>."""
+    used = {s.id for s in playbook.strategies}
+    n = len(playbook.strategies) + 1
+    while f"s{n}" in used:
+        n += 1
+    return f"s{n}"
+
+
+def apply_edit(playbook: Playbook, edit: Edit) -> Playbook:
+    """The playbook after `edit`; raises EditError when the edit does not fit the playbook."""
+    strategies = list(playbook.strategies)
+    text = " ".join(edit.text.split())
+    if edit.op in ("add", "revise", "preamble", "merge") and not text:
+        raise EditError(f"{edit.op} edit has no text")
+    if edit.op == "add":
+        if any(s.text == text for s in strategies):
+            raise EditError("strategy already present")
+        strategies.append(Strategy(id=next_strategy_id(playbook), title=edit.title.strip(), text=text))
+        return playbook.model_copy(update={"strategies": tuple(strategies)})
+    if edit.op == "preamble":
+        return playbook.model_copy(update={"preamble": text})
+    index = next((i for i, s in enumerate(strategies) if s.id == edit.strategy_id), None)
+    if index is None:
+        raise EditError(f"no strategy with id {edit.strategy_id!r}")
+    if edit.op == "delete":
+        del strategies[index]
+    else:  # revise, merge, compress: replace the target strategy's content
+        old = strategies[index]
+        strategies[index] = old.model_copy(update={"title": edit.title.strip() or old.title, "text": text})
+    return playbook.model_copy(update={"strategies": tuple(strategies)})
+
+
+def apply_edits(playbook: Playbook, edits: Iterable[Edit]) -> Playbook:
+    """Apply edits in order; raises EditError on the first one that does not fit."""
+    for edit in edits:
+        playbook = apply_edit(playbook, edit)
+    return playbook

@@ -1,0 +1,125 @@
+"""The seams between parts of spl-opt. Each protocol's docstring is its contract."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, Record
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class EvidenceItem(Record):
+    """One example as the editor sees it: what was asked, expected, answered, and why it scored so."""
+
+    input: str
+    target: str
+    output: str
+    feedback: str
+    score: float
+
+
+class Evidence(Record):
+    """What an editor sees: a parent's failures and successes on a minibatch, other good playbooks
+    (`donors`, for crossover) and a `seed` for any choice an operator makes."""
+
+    failures: tuple[EvidenceItem, ...] = ()
+    successes: tuple[EvidenceItem, ...] = ()
+    donors: tuple[Playbook, ...] = ()
+    seed: int = 0
+
+
+class Editor(Protocol):
+    """Proposes edits to a parent playbook from evidence.
+
+    Makes up to `n` attempts and returns a Proposal holding the edits it could read (possibly none,
+    with `error` and the raw LM text saying why), and its LM cost. Never raises for a bad LM answer.
+    The edits of one proposal are applied together to make one child.
+    """
+
+    editor_id: str
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal: ...
+
+
+class Evaluator(Protocol):
+    """Scores a candidate on examples.
+
+    Never raises for one example's failure: the error is recorded on that example's result and it
+    scores 0. Results come back in the order of `examples`.
+    """
+
+    def evaluate(self, candidate: Candidate, examples: Sequence[Example], split: str) -> Evaluation: ...
+
+
+class Member(Record):
+    """A population member: a candidate with its full validation evaluation."""
+
+    candidate: Candidate
+    evaluation: Evaluation
+
+
+class Selector(Protocol):
+    """Chooses parents to edit and survivors to keep.
+
+    `parents` returns `k` members (repeats allowed) drawn with `rng`; `survivors` returns at most
+    `size` members, never dropping one that is best on accuracy.
+    """
+
+    def parents(self, population: Sequence[Member], k: int, rng: random.Random) -> list[Member]: ...
+
+    def survivors(self, population: Sequence[Member], size: int) -> list[Member]: ...
+
+
+@dataclass(frozen=True)
+class Ok(Generic[T]):
+    value: T
+
+
+@dataclass(frozen=True)
+class Err:
+    error: str
+    kind: str = "error"
+
+
+class Backend(Protocol):
+    """Runs `fn` over `items` and returns one Ok or Err per item, in the order of `items`.
+
+    An exception inside `fn` becomes an Err for that item only; the others still run.
+    """
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Ok[R] | Err]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProgramOutput:
+    """What a program produced for one example: the raw value (text or a DSPy prediction), its text."""
+
+    value: object
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Program(Protocol):
+    """A task program that runs with a given system prompt.
+
+    `run` may raise (LM errors, unparseable output); the evaluator records that as a failed example.
+    `cache_namespace` identifies the program and its LM, so cached results are never mixed up.
+    """
+
+    cache_namespace: str
+
+    def run(self, system_prompt: str, example: Example) -> ProgramOutput: ...
+
+
+class Scorer(Protocol):
+    """Scores one output: returns (score in [0, 1], feedback text for the editor)."""
+
+    def __call__(self, example: Example, output: ProgramOutput) -> tuple[float, str]: ...

@@ -1,0 +1,168 @@
+"""Immutable records of a System Prompt Learning run. Every record round-trips through JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base for all records: frozen, no unknown fields, JSON round-trip."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def content_hash(*parts: str, length: int = 12) -> str:
+    """A short, stable hex digest of the given strings."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+class Example(Record):
+    """One task example: `inputs` are the named input fields, `target` the expected answer."""
+
+    id: str
+    inputs: dict[str, str]
+    target: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def input_text(self) -> str:
+        """The inputs as one user message (the single field's value, or `name: value` lines)."""
+        if len(self.inputs) == 1:
+            return next(iter(self.inputs.values()))
+        return "\n".join(f"{k}: {v}" for k, v in self.inputs.items())
+
+
+class TaskData(Record):
+    """A task's examples, split once with a fixed seed; `test` is never seen during search."""
+
+    name: str
+    train: tuple[Example, ...]
+    val: tuple[Example, ...]
+    test: tuple[Example, ...]
+    metric: Literal["exact", "numeric"] = "exact"
+    seed_prompt: str = "You are a helpful assistant."
+
+
+class Strategy(Record):
+    """A named note-to-self: when this kind of problem comes up, try that."""
+
+    id: str
+    title: str
+    text: str
+
+    def render(self) -> str:
+        return f"- {self.title}: {self.text}" if self.title else f"- {self.text}"
+
+
+class Playbook(Record):
+    """A system prompt as a preamble plus a list of strategies; `render()` gives the prompt text."""
+
+    preamble: str
+    strategies: tuple[Strategy, ...] = ()
+
+    def render(self) -> str:
+        if not self.strategies:
+            return self.preamble.strip()
+        lines = "\n".join(s.render() for s in self.strategies)
+        return f"{self.preamble.strip()}\n\nStrategies:\n{lines}".strip()
+
+    @property
+    def id(self) -> str:
+        """Content hash of the rendered prompt: equal prompts share an id (and cached evaluations)."""
+        return content_hash(self.render())
+
+    def strategy(self, strategy_id: str) -> Strategy | None:
+        return next((s for s in self.strategies if s.id == strategy_id), None)
+
+
+EditOp = Literal["add", "revise", "delete", "merge", "preamble", "compress"]
+
+
+class Edit(Record):
+    """One change to a playbook. `strategy_id` names the target for revise/delete; `text` is new content."""
+
+    op: EditOp
+    strategy_id: str | None = None
+    title: str = ""
+    text: str = ""
+    rationale: str = ""
+    editor_id: str = ""
+
+
+class Candidate(Record):
+    """A playbook in the population, with where it came from."""
+
+    playbook: Playbook
+    parents: tuple[str, ...] = ()
+    edits: tuple[Edit, ...] = ()
+    generation: int = 0
+    operator: str = "seed"
+
+    @property
+    def id(self) -> str:
+        return self.playbook.id
+
+    @property
+    def prompt(self) -> str:
+        return self.playbook.render()
+
+
+class ExampleResult(Record):
+    """The outcome of running one candidate on one example. `error` is set when the call failed."""
+
+    example_id: str
+    score: float
+    output: str = ""
+    feedback: str = ""
+    error: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: float = 0.0
+
+
+class Objectives(Record):
+    """What selection optimizes: accuracy up, prompt length (tokens) down, cost (LM tokens) down."""
+
+    accuracy: float
+    length_tokens: int
+    cost_tokens: int = 0
+
+
+Split = Literal["train", "val", "test"]
+
+
+class Evaluation(Record):
+    """A candidate's results on a set of examples of one split."""
+
+    candidate_id: str
+    split: Split
+    results: tuple[ExampleResult, ...]
+    objectives: Objectives
+
+    def scores(self) -> dict[str, float]:
+        return {r.example_id: r.score for r in self.results}
+
+    @property
+    def failures(self) -> tuple[ExampleResult, ...]:
+        return tuple(r for r in self.results if r.score < 1.0)
+
+
+def dumps(record: BaseModel) -> str:
+    """Compact JSON for one record (one journal line)."""
+    return json.dumps(record.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+
+
+class Proposal(Record):
+    """What one editor call produced: edits (possibly none), the LM cost, and any failure with raw text."""
+
+    editor_id: str
+    edits: tuple[Edit, ...] = ()
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: float = 0.0
+    error: str | None = None
+    raw: str = ""

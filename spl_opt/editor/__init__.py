@@ -1,0 +1,1 @@
+"""Edit policies: the DSPy editor and the operators that need no LM."""

@@ -1,0 +1,157 @@
+"""The LM editor: a DSPy module that reflects on failures and proposes one playbook edit per call.
+
+Being a `dspy.Module`, its instructions can themselves be compiled by any DSPy optimizer, with the
+journal's accepted and rejected edits as training data.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from spl_opt.core.protocols import Evidence
+from spl_opt.core.records import Edit, Playbook, Proposal
+
+EDITOR_INSTRUCTIONS = """\
+You improve the system prompt of an AI assistant. The prompt is a playbook: a preamble plus strategies, \
+short general notes on how to solve this kind of task. Read the task examples the assistant got wrong \
+(with its output, the expected answer and feedback) and the ones it got right. Diagnose the cause of the \
+failures, then propose ONE edit that would fix them without breaking the successes:
+- add: a new strategy (a general procedure or an output-format rule, never one example's answer);
+- revise: rewrite the strategy with the given id;
+- delete: remove the strategy with the given id when it misleads the assistant;
+- preamble: rewrite the preamble.
+The assistant answers in plain text and cannot run code: write strategies as plain-language \
+instructions, never code. Keep strategies short (one to three sentences) and concrete. If answers are \
+right but in the wrong form, state the exact answer format."""
+
+_OPS = ("add", "revise", "delete", "preamble")
+
+
+def render_playbook(playbook: Playbook) -> str:
+    """The playbook as the editor sees it, strategies tagged with their ids."""
+    lines = [f"Preamble: {playbook.preamble}"]
+    lines += [f"[{s.id}] {s.title}: {s.text}" for s in playbook.strategies]
+    if not playbook.strategies:
+        lines.append("(no strategies yet)")
+    return "\n".join(lines)
+
+
+def render_evidence(evidence: Evidence, limit: int = 600) -> str:
+    """Failures first, then successes, each cut to `limit` characters of output."""
+    blocks = []
+    for title, items in (("WRONG", evidence.failures), ("RIGHT", evidence.successes)):
+        for i, item in enumerate(items, 1):
+            out = item.output if len(item.output) <= limit else "..." + item.output[-limit:]
+            blocks.append(
+                f"### {title} example {i}\nInput: {item.input}\nAssistant output: {out}\n"
+                f"Expected answer: {item.target}\nFeedback: {item.feedback}"
+            )
+    return "\n\n".join(blocks)
+
+
+def parse_op(raw: str) -> str | None:
+    """The edit operation named in `raw`, read leniently (small models add words and punctuation)."""
+    words = re.findall(r"[a-z]+", raw.lower())
+    return next((w for w in words if w in _OPS), None)
+
+
+def _signature() -> Any:
+    import dspy
+
+    class ProposeEdit(dspy.Signature):
+        playbook: str = dspy.InputField(desc="the current playbook; strategies are tagged with [ids]")
+        evidence: str = dspy.InputField(
+            desc="examples with the assistant's output, expected answer, feedback"
+        )
+        diagnosis: str = dspy.OutputField(desc="the cause of the failures, in one or two sentences")
+        operation: str = dspy.OutputField(desc="one of: add, revise, delete, preamble")
+        strategy_id: str = dspy.OutputField(desc="the [id] to revise or delete; 'none' for add or preamble")
+        title: str = dspy.OutputField(desc="a title of two to five words for the strategy")
+        text: str = dspy.OutputField(desc="the new strategy or preamble text, one to three sentences")
+
+    return ProposeEdit.with_instructions(EDITOR_INSTRUCTIONS)
+
+
+def _module_class() -> type:
+    import dspy
+
+    class EditorModule(dspy.Module):
+        """Reflect on evidence, then propose one edit."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.propose = dspy.Predict(_signature())
+
+        def forward(self, playbook: str, evidence: str) -> Any:
+            return self.propose(playbook=playbook, evidence=evidence)
+
+    return EditorModule
+
+
+class DSPyEditor:
+    """The Editor seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
+    stopping at the first edit that parses and fits the parent."""
+
+    editor_id = "dspy-editor"
+
+    def __init__(self, lm: Any, module: Any = None, temperature: float = 0.7) -> None:
+        self.lm = lm
+        self.module = module if module is not None else _module_class()()
+        self.temperature = temperature
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        import dspy
+
+        edits: list[Edit] = []
+        errors: list[str] = []
+        raw = ""
+        tokens_in = tokens_out = 0
+        start = time.perf_counter()
+        lm = self.lm.copy(temperature=self.temperature)
+        for _ in range(n):  # attempts until one usable edit
+            if edits:
+                break
+            try:
+                with dspy.context(lm=lm, track_usage=True):
+                    pred = self.module(playbook=render_playbook(parent), evidence=render_evidence(evidence))
+                usage = pred.get_lm_usage() or {}
+                tokens_in += sum(u.get("prompt_tokens") or 0 for u in usage.values())
+                tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
+                raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
+                edit = self._to_edit(parent, pred)
+                if edit is None:
+                    errors.append(f"unusable edit: {raw[:300]}")
+                else:
+                    edits.append(edit)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+                raw = getattr(exc, "lm_response", "") or raw
+        return Proposal(
+            editor_id=self.editor_id,
+            edits=tuple(edits),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            latency=time.perf_counter() - start,
+            error="; ".join(errors) or None,
+            raw=str(raw)[:2000],
+        )
+
+    def _to_edit(self, parent: Playbook, pred: Any) -> Edit | None:
+        op = parse_op(str(pred.get("operation", "")))
+        text = " ".join(str(pred.get("text", "")).split())
+        sid_match = re.search(r"s\d+", str(pred.get("strategy_id", "")))
+        sid = sid_match.group(0) if sid_match else None
+        if op in ("revise", "delete") and (sid is None or parent.strategy(sid) is None):
+            op = "add" if op == "revise" else None  # a revise of an unknown id is read as an add
+        if op is None or (op != "delete" and not text):
+            return None
+        return Edit(
+            op=op,
+            strategy_id=sid if op in ("revise", "delete") else None,
+            title=" ".join(str(pred.get("title", "")).split())[:80],
+            text=text,
+            rationale=" ".join(str(pred.get("diagnosis", "")).split())[:500],
+            editor_id=self.editor_id,
+        )

@@ -1,0 +1,330 @@
+"""The search engine: `ask()` for evaluation requests, `tell()` their results, `run()` until done.
+
+One iteration: sample a parent (per-example Pareto), evaluate it on a train minibatch, let an operator
+propose an edit from the failures and successes, evaluate the child on the same minibatch, and only if
+it does at least as well (and better or shorter) evaluate it on the full validation set and add it to
+the population. Iterations are generators that yield EvalRequests, so several can be in flight.
+
+Everything that decides the search (random draws, editor proposals, evaluations) is seeded, journaled
+or cached, so a resumed run replays the killed one exactly and then carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from evaluators.task import EvalRequest
+from search.budget import Budget, exhausted
+from search.pareto import pareto_front
+from search.selection import ParetoSelector
+from spl_opt.config import SearchConfig
+from spl_opt.core.edits import EditError, apply_edits
+from spl_opt.core.protocols import Editor, Evidence, EvidenceItem, Member, Selector
+from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
+from spl_opt.engine.journal import Journal
+from spl_opt.engine.result import RoleUsage, SearchResult
+
+Iteration = Generator[EvalRequest, Evaluation, None]
+MAX_IDLE_ITERATIONS = 50
+
+
+@dataclass
+class _Job:
+    gen: Iteration
+    request: EvalRequest
+
+
+@dataclass
+class _OperatorStats:
+    tried: int = 0
+    accepted: int = 0
+
+
+@dataclass
+class _State:
+    population: list[Member] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    rollouts: dict[tuple[str, str], tuple[int, int, float]] = field(default_factory=dict)
+    history: list[tuple[int, float]] = field(default_factory=list)
+    ops: dict[str, _OperatorStats] = field(default_factory=dict)
+    editor: RoleUsage = field(default_factory=RoleUsage)
+    started: int = 0
+    last_improvement: int = 0
+    idle: int = 0
+
+
+class Optimizer:
+    """Evolves playbooks for one task. Test data is never given to it."""
+
+    def __init__(
+        self,
+        seed: Candidate,
+        train: Sequence[Example],
+        val: Sequence[Example],
+        operators: Mapping[str, Editor],
+        journal: Journal,
+        *,
+        search: SearchConfig | None = None,
+        budget: Budget | None = None,
+        selector: Selector | None = None,
+        random_seed: int = 0,
+    ) -> None:
+        if not train or not val:
+            raise ValueError("the optimizer needs at least one train and one validation example")
+        self.seed_candidate = seed
+        self.train = tuple(train)
+        self.val = tuple(val)
+        self.operators = dict(operators)
+        self.journal = journal
+        self.search = search or SearchConfig()
+        self.budget = budget or Budget(max_rollouts=300)
+        self.selector = selector or ParetoSelector()
+        self.random_seed = random_seed
+        self.state = _State()
+        self.stop_reason: str | None = None
+        self._jobs: list[_Job] = []
+        self._asked: list[_Job] | None = None
+        self._clock = time.monotonic()
+
+    # ----- the ask/tell protocol -------------------------------------------------------------------
+    def ask(self) -> list[EvalRequest]:
+        """The evaluations to run next (empty when the search is over). Call tell() with their results."""
+        if self._asked is not None:
+            raise RuntimeError("tell() the results of the previous ask() first")
+        if not self.state.members and not self._jobs:
+            self._start(self._seed_job())
+        while self.state.members and len(self._jobs) < self.search.parallel and self.stop_reason is None:
+            reason = self._budget_reason()
+            if reason is not None:
+                self.stop_reason = reason
+                break
+            self.state.started += 1
+            self._start(self._iteration(self.state.started))
+        self._asked = list(self._jobs)
+        return [job.request for job in self._asked]
+
+    def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        """Results for the requests of the last ask(), in the same order."""
+        asked, self._asked = self._asked, None
+        if asked is None or len(asked) != len(evaluations):
+            raise RuntimeError("tell() needs one evaluation per request of the last ask()")
+        for job, evaluation in zip(asked, evaluations, strict=True):
+            for r in evaluation.results:
+                self.state.rollouts.setdefault(
+                    (evaluation.candidate_id, r.example_id), (r.input_tokens, r.output_tokens, r.latency)
+                )
+            try:
+                job.request = job.gen.send(evaluation)
+            except StopIteration:
+                self._jobs.remove(job)
+
+    def run(self, evaluate: object) -> SearchResult:
+        """Loop ask/tell with `evaluate(requests) -> evaluations` until the budget is spent."""
+        while requests := self.ask():
+            self.tell(evaluate(requests))  # type: ignore[operator]
+        return self.result()
+
+    # ----- iterations ------------------------------------------------------------------------------
+    def _start(self, gen: Iteration) -> None:
+        with contextlib.suppress(StopIteration):
+            self._jobs.append(_Job(gen, next(gen)))
+
+    def _seed_job(self) -> Iteration:
+        seed = self.seed_candidate
+        self.state.seen.add(seed.id)
+        self.journal.append("candidate", candidate=seed.model_dump(mode="json"))
+        evaluation = yield EvalRequest(seed, self.val, "val")
+        self._add_member(Member(candidate=seed, evaluation=evaluation), iteration=0)
+
+    def _iteration(self, i: int) -> Iteration:
+        rng = random.Random(f"{self.random_seed}:{i}")
+        parent = self.selector.parents(self.state.population, 1, rng)[0]
+        batch = tuple(rng.sample(self.train, min(self.search.minibatch_size, len(self.train))))
+        parent_eval = yield EvalRequest(parent.candidate, batch, "train")
+        evidence = self._evidence(parent_eval, batch, parent, rng.randrange(1 << 30))
+        op_name = self._choose_operator(rng, parent, evidence)
+        if op_name is None:
+            return self._idle(i, "no operator applies")
+        proposal = self._propose(i, op_name, parent, evidence)
+        if not proposal.edits:
+            return self._idle(i, proposal.error or "no edit")
+        try:
+            playbook = apply_edits(parent.candidate.playbook, proposal.edits)
+        except EditError as exc:
+            return self._idle(i, f"edit does not fit: {exc}")
+        child = Candidate(
+            playbook=playbook,
+            parents=(parent.candidate.id,),
+            edits=proposal.edits,
+            generation=parent.candidate.generation + 1,
+            operator=op_name,
+        )
+        if child.id in self.state.seen:
+            return self._idle(i, "duplicate of an evaluated candidate")
+        self.state.seen.add(child.id)
+        self.state.idle = 0
+        self.journal.append("candidate", candidate=child.model_dump(mode="json"))
+        child_eval = yield EvalRequest(child, batch, "train")
+        old, new = parent_eval.objectives, child_eval.objectives
+        accepted = new.accuracy > old.accuracy or (
+            new.accuracy == old.accuracy and new.length_tokens < old.length_tokens
+        )
+        stats = self.state.ops.setdefault(op_name, _OperatorStats())
+        stats.tried += 1
+        stats.accepted += accepted
+        self.journal.append(
+            "screen",
+            iteration=i,
+            operator=op_name,
+            parent=parent.candidate.id,
+            child=child.id,
+            parent_score=old.accuracy,
+            child_score=new.accuracy,
+            accepted=accepted,
+        )
+        if accepted:
+            val_eval = yield EvalRequest(child, self.val, "val")
+            self._add_member(Member(candidate=child, evaluation=val_eval), iteration=i)
+
+    def _idle(self, i: int, why: str) -> None:
+        self.state.idle += 1
+        self.journal.append("skip", iteration=i, reason=why)
+
+    def _evidence(
+        self, evaluation: Evaluation, batch: tuple[Example, ...], parent: Member, seed: int
+    ) -> Evidence:
+        items = [
+            EvidenceItem(
+                input=ex.input_text(),
+                target=ex.target,
+                output=r.output or (r.error or ""),
+                feedback=r.feedback,
+                score=r.score,
+            )
+            for ex, r in zip(batch, evaluation.results, strict=True)
+        ]
+        front = self.front()
+        donors = tuple(m.candidate.playbook for m in front if m.candidate.id != parent.candidate.id)
+        return Evidence(
+            failures=tuple(x for x in items if x.score < 1.0),
+            successes=tuple(x for x in items if x.score >= 1.0),
+            donors=donors,
+            seed=seed,
+        )
+
+    def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
+        """Weighted draw; a weight is scaled by the operator's screening success so far (Laplace-smoothed)."""
+        names, weights = [], []
+        for name, base in sorted(self.search.operators.items()):
+            applies = (
+                name in self.operators
+                and base > 0
+                and (
+                    (name != "editor" or evidence.failures)
+                    and (name != "ablate" or parent.candidate.playbook.strategies)
+                    and (name != "merge" or evidence.donors)
+                )
+            )
+            if applies:
+                s = self.state.ops.get(name, _OperatorStats())
+                names.append(name)
+                weights.append(base * (s.accepted + 1) / (s.tried + 2))
+        return rng.choices(names, weights)[0] if names else None
+
+    def _propose(self, i: int, op_name: str, parent: Member, evidence: Evidence) -> Proposal:
+        recorded = self.journal.recorded("proposal")
+        if recorded is not None and recorded.get("iteration") == i:
+            proposal = Proposal.model_validate(recorded["proposal"])
+        else:
+            proposal = self.operators[op_name].propose(
+                parent.candidate.playbook, evidence, self.search.editor_attempts
+            )
+        self.journal.append(
+            "proposal",
+            iteration=i,
+            operator=op_name,
+            parent=parent.candidate.id,
+            proposal=proposal.model_dump(mode="json"),
+        )
+        if proposal.input_tokens or proposal.output_tokens or op_name == "editor":
+            self.state.editor = self.state.editor.add(
+                proposal.input_tokens, proposal.output_tokens, proposal.latency
+            )
+        return proposal
+
+    # ----- population ------------------------------------------------------------------------------
+    def _add_member(self, member: Member, iteration: int) -> None:
+        best_before = self.best()
+        self.state.members.append(member)
+        self.state.population.append(member)
+        if len(self.state.population) > self.search.population_size:
+            self.state.population = self.selector.survivors(
+                self.state.population, self.search.population_size
+            )
+        if best_before is None or _rank(member) > _rank(best_before):
+            self.state.last_improvement = iteration
+        self.state.history.append((len(self.state.rollouts), self.best_accuracy()))
+        self.journal.append(
+            "member",
+            iteration=iteration,
+            candidate_id=member.candidate.id,
+            evaluation=member.evaluation.model_dump(mode="json"),
+        )
+
+    def best(self) -> Member | None:
+        """The best member by validation accuracy, then shorter prompt."""
+        return max(self.state.members, key=_rank, default=None)
+
+    def best_accuracy(self) -> float:
+        best = self.best()
+        return best.evaluation.objectives.accuracy if best else 0.0
+
+    def front(self) -> list[Member]:
+        """Every evaluated member not dominated on (accuracy up, prompt tokens down)."""
+        members = self.state.members
+        points = [(m.evaluation.objectives.accuracy, -m.evaluation.objectives.length_tokens) for m in members]
+        unique: dict[str, Member] = {}
+        for i in pareto_front(points):
+            unique.setdefault(members[i].candidate.id, members[i])
+        return sorted(unique.values(), key=lambda m: m.evaluation.objectives.length_tokens)
+
+    def _budget_reason(self) -> str | None:
+        if self.state.idle >= MAX_IDLE_ITERATIONS:
+            return f"no operator produced a usable edit in {MAX_IDLE_ITERATIONS} iterations"
+        return exhausted(
+            self.budget,
+            rollouts=len(self.state.rollouts),
+            iterations=self.state.started,
+            elapsed=time.monotonic() - self._clock,
+            since_improvement=self.state.started - self.state.last_improvement,
+        )
+
+    def result(self) -> SearchResult:
+        best = self.best()
+        if best is None:
+            raise RuntimeError("no candidate was evaluated")
+        task = RoleUsage()
+        for tokens_in, tokens_out, latency in self.state.rollouts.values():
+            task = task.add(tokens_in, tokens_out, latency)
+        return SearchResult(
+            seed=self.state.members[0],
+            best=best,
+            front=tuple(self.front()),
+            members=tuple(self.state.members),
+            history=tuple(self.state.history),
+            rollouts=len(self.state.rollouts),
+            iterations=self.state.started,
+            stop_reason=self.stop_reason or "stopped",
+            task_usage=task,
+            editor_usage=self.state.editor,
+            operator_stats={k: (v.tried, v.accepted) for k, v in sorted(self.state.ops.items())},
+        )
+
+
+def _rank(member: Member) -> tuple[float, int]:
+    return (member.evaluation.objectives.accuracy, -member.evaluation.objectives.length_tokens)

@@ -1,0 +1,51 @@
+"""What a search returns: records only, so a result round-trips through JSON."""
+
+from __future__ import annotations
+
+from spl_opt.core.protocols import Member
+from spl_opt.core.records import Evaluation, Record
+
+
+class RoleUsage(Record):
+    """LM spend of one role (task or editor): calls, tokens, seconds inside LM calls."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, input_tokens: int, output_tokens: int, seconds: float) -> RoleUsage:
+        return RoleUsage(
+            calls=self.calls + 1,
+            input_tokens=self.input_tokens + input_tokens,
+            output_tokens=self.output_tokens + output_tokens,
+            seconds=self.seconds + seconds,
+        )
+
+
+class SearchResult(Record):
+    """The outcome of `Optimizer.run`: the seed and best members, the Pareto front and the history."""
+
+    seed: Member
+    best: Member
+    front: tuple[Member, ...]
+    members: tuple[Member, ...]
+    history: tuple[tuple[int, float], ...]
+    rollouts: int
+    iterations: int
+    stop_reason: str
+    task_usage: RoleUsage
+    editor_usage: RoleUsage
+    operator_stats: dict[str, tuple[int, int]]
+
+
+class RunReport(Record):
+    """A finished run: the search result plus test evaluations of the seed and the best prompt."""
+
+    task: str
+    search: SearchResult
+    seed_test: Evaluation
+    best_test: Evaluation
+    test_usage: RoleUsage
+    wall_seconds: float
+    lm_seconds: float

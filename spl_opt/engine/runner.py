@@ -1,0 +1,199 @@
+"""Composes a run from a RunConfig (task data, LMs, program, evaluator, operators, journal) and saves it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from evaluators.cache import EvalCache
+from evaluators.length import LengthCounter
+from evaluators.metrics import exact_match, labels_of, numeric_match
+from evaluators.task import EvalRequest, TaskEvaluator
+from search.backends import SerialBackend, ThreadBackend
+from spl_opt.config import RunConfig, default_run_dir
+from spl_opt.core.errors import RunDirError
+from spl_opt.core.protocols import Editor, Program, Scorer
+from spl_opt.core.records import Candidate, Playbook, TaskData
+from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
+from spl_opt.engine.optimizer import Optimizer
+from spl_opt.engine.result import RoleUsage, RunReport
+from spl_opt.engine.summary import write_outputs
+from spl_opt.lm.config import LMConfig
+
+
+def task_scorer(task: TaskData) -> Scorer:
+    """Numeric or normalized exact match on the final answer read from free text."""
+    if task.metric == "numeric":
+        return lambda ex, out: _pair(numeric_match(ex.target, out.text))
+    labels = labels_of(e.target for e in (*task.train, *task.val, *task.test))
+    return lambda ex, out: _pair(exact_match(ex.target, out.text, labels))
+
+
+def _pair(score: Any) -> tuple[float, str]:
+    return score.value, score.feedback
+
+
+def default_operators(editor_lm: Any | None) -> dict[str, Editor]:
+    """The LM editor (when an editor LM is given) plus every operator that needs no LM."""
+    from spl_opt.editor.operators import (
+        AblateOperator,
+        CompressOperator,
+        MergeOperator,
+        WorkedExampleOperator,
+    )
+
+    ops: dict[str, Editor] = {
+        "ablate": AblateOperator(),
+        "merge": MergeOperator(),
+        "compress": CompressOperator(),
+        "worked-example": WorkedExampleOperator(),
+    }
+    if editor_lm is not None:
+        from spl_opt.editor.dspy_editor import DSPyEditor
+
+        ops["editor"] = DSPyEditor(editor_lm)
+    return ops
+
+
+def token_counter(lm: Any, config: LMConfig | None) -> LengthCounter:
+    """Prompt tokens under the task model's own tokenizer when it is embedded, else an estimate."""
+    engine = getattr(lm, "engine", None)
+    count = getattr(engine, "count_tokens", None)
+    if config is not None and config.is_embedded and count is not None:
+        return LengthCounter(count)
+    return LengthCounter()
+
+
+def execute(
+    *,
+    task: TaskData,
+    program: Program,
+    scorer: Scorer,
+    seed_playbook: Playbook,
+    operators: Mapping[str, Editor],
+    config: RunConfig,
+    run_dir: Path,
+    length: LengthCounter | None = None,
+    log: Callable[[str], None] = print,
+) -> RunReport:
+    """Run (or resume) a search in `run_dir`, then evaluate the seed and the best prompt on test data."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    journal = Journal(run_dir / JOURNAL)
+    cache = EvalCache(run_dir / CACHE)
+    backend = ThreadBackend(config.search.workers) if config.search.workers > 1 else SerialBackend()
+    evaluator = TaskEvaluator(program, scorer, backend, cache, length)
+    journal.append(
+        SESSION,
+        kind="resume" if journal.events else "start",
+        cached_results=len(cache),
+        torn_lines=journal.torn_lines + cache.skipped_lines,
+    )
+    try:
+        optimizer = Optimizer(
+            Candidate(playbook=seed_playbook),
+            task.train,
+            task.val,
+            operators,
+            journal,
+            search=config.search,
+            budget=config.budget,
+            random_seed=config.seed,
+        )
+
+        def evaluate(requests: list[EvalRequest]) -> list[Any]:
+            evaluations = evaluator.evaluate_many(requests)
+            for req, ev in zip(requests, evaluations, strict=True):
+                if req.split == "val":
+                    log(
+                        f"  val {ev.objectives.accuracy:.3f}  len {ev.objectives.length_tokens:4d}  "
+                        f"[{req.candidate.operator}] {req.candidate.id}  (rollouts "
+                        f"{len(optimizer.state.rollouts) + len(req.examples)})"
+                    )
+            return evaluations
+
+        search = optimizer.run(evaluate)
+        log(f"search stopped: {search.stop_reason}")
+        seed_test, best_test = evaluator.evaluate_many(
+            [
+                EvalRequest(search.seed.candidate, task.test, "test"),
+                EvalRequest(search.best.candidate, task.test, "test"),
+            ]
+        )
+    finally:
+        backend.close()
+        cache.close()
+    test_usage = RoleUsage()
+    unique = {(ev.candidate_id, r.example_id): r for ev in (seed_test, best_test) for r in ev.results}
+    for r in unique.values():
+        test_usage = test_usage.add(r.input_tokens, r.output_tokens, r.latency)
+    lm_seconds = search.task_usage.seconds + search.editor_usage.seconds + test_usage.seconds
+    report = RunReport(
+        task=task.name,
+        search=search,
+        seed_test=seed_test,
+        best_test=best_test,
+        test_usage=test_usage,
+        wall_seconds=time.monotonic() - start,
+        lm_seconds=lm_seconds,
+    )
+    journal.append("finished", stop_reason=search.stop_reason, best=search.best.candidate.id)
+    journal.close()
+    write_outputs(run_dir, report)
+    return report
+
+
+def run_config(config: RunConfig, *, log: Callable[[str], None] = print) -> tuple[RunReport, Path]:
+    """The CLI's main job: optimize the system prompt of a built-in or file task on the configured LMs."""
+    from spl_opt.lm.config import build_lm
+    from spl_opt.programs import ChatProgram
+    from spl_opt.tasks.registry import resolve_task
+
+    task = resolve_task(
+        config.task,
+        data_dir=Path(config.data_dir) if config.data_dir else None,
+        data_file=Path(config.data_file) if config.data_file else None,
+        n_train=config.n_train,
+        n_val=config.n_val,
+        n_test=config.n_test,
+        seed=config.seed,
+    )
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    if (run_dir / CONFIG).exists() and read_config(run_dir) != config.model_dump(mode="json"):
+        raise RunDirError(
+            f"{run_dir} holds a different run; use `spl-opt resume {run_dir}` or another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG, config.model_dump(mode="json"))
+    log(
+        f"task {task.name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} test; "
+        f"task LM {config.task_lm.model}, editor LM {config.editor_lm.model}; run dir {run_dir}"
+    )
+    task_lm = build_lm(config.task_lm)
+    editor_lm = build_lm(config.editor_lm) if config.search.operators.get("editor", 0) > 0 else None
+    program = ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}")
+    seed = Playbook(preamble=config.seed_prompt or task.seed_prompt)
+    report = execute(
+        task=task,
+        program=program,
+        scorer=task_scorer(task),
+        seed_playbook=seed,
+        operators=default_operators(editor_lm),
+        config=config,
+        run_dir=run_dir,
+        length=token_counter(task_lm, config.task_lm),
+        log=log,
+    )
+    return report, run_dir
+
+
+def resume(run_dir: Path, *, log: Callable[[str], None] = print) -> tuple[RunReport, Path]:
+    """Continue a killed run from its directory: finished evaluations and proposals are replayed."""
+    from spl_opt.config import validate_config
+
+    config = validate_config(read_config(run_dir))
+    if not (run_dir / JOURNAL).exists():
+        log(f"{run_dir}: no journal yet, starting the run")
+    return run_config(config.model_copy(update={"run_dir": str(run_dir)}), log=log)
