@@ -110,9 +110,10 @@ class Optimizer:
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         """Results for the requests of the last ask(), in the same order."""
-        asked, self._asked = self._asked, None
+        asked = self._asked
         if asked is None or len(asked) != len(evaluations):
             raise RuntimeError("tell() needs one evaluation per request of the last ask()")
+        self._asked = None
         for job, evaluation in zip(asked, evaluations, strict=True):
             for r in evaluation.results:
                 self.state.rollouts.setdefault(

@@ -44,8 +44,8 @@ class RunReport(Record):
 
     task: str
     search: SearchResult
-    seed_test: Evaluation
-    best_test: Evaluation
+    seed_test: Evaluation | None
+    best_test: Evaluation | None
     test_usage: RoleUsage
     wall_seconds: float
     lm_seconds: float

@@ -116,17 +116,20 @@ def execute(
 
         search = optimizer.run(evaluate)
         log(f"search stopped: {search.stop_reason}")
-        seed_test, best_test = evaluator.evaluate_many(
-            [
-                EvalRequest(search.seed.candidate, task.test, "test"),
-                EvalRequest(search.best.candidate, task.test, "test"),
-            ]
-        )
+        seed_test = best_test = None
+        if task.test:
+            seed_test, best_test = evaluator.evaluate_many(
+                [
+                    EvalRequest(search.seed.candidate, task.test, "test"),
+                    EvalRequest(search.best.candidate, task.test, "test"),
+                ]
+            )
     finally:
         backend.close()
         cache.close()
     test_usage = RoleUsage()
-    unique = {(ev.candidate_id, r.example_id): r for ev in (seed_test, best_test) for r in ev.results}
+    tested = [ev for ev in (seed_test, best_test) if ev is not None]
+    unique = {(ev.candidate_id, r.example_id): r for ev in tested for r in ev.results}
     for r in unique.values():
         test_usage = test_usage.add(r.input_tokens, r.output_tokens, r.latency)
     lm_seconds = search.task_usage.seconds + search.editor_usage.seconds + test_usage.seconds

@@ -10,7 +10,9 @@ from spl_opt.engine.journal import write_json
 from spl_opt.engine.result import RoleUsage, RunReport
 
 
-def _acc(ev: Evaluation) -> str:
+def _acc(ev: Evaluation | None) -> str:
+    if ev is None:
+        return "(no test set)"
     mean, low, high = mean_ci([r.score for r in ev.results])
     return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results)})"
 

@@ -1,0 +1,123 @@
+"""Fakes for tests, shipped for users' own tests too (like DSPy's DummyLM).
+
+`ScriptedEngine` is a real engine for `dspy.LM(engine=...)` whose answers come from a function of
+(system prompt, user message). `scripted_lm` wraps one in a `dspy.LM`. `StrategyFollower` is a toy
+task model that answers right only when its system prompt holds the needed hint, so a search over
+prompts has something real to learn; `editor_reply` formats an editor answer in DSPy's chat format.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+Responder = Callable[[str, str], str]
+
+
+class ScriptedEngine:
+    """Answers each request with `responder(system, last_user_message)`; counts calls; thread safe.
+
+    `fail_on` makes a call raise (to test failure handling): a predicate over (system, user).
+    """
+
+    def __init__(
+        self, responder: Responder | Sequence[str], fail_on: Callable[[str, str], bool] | None = None
+    ):
+        if not callable(responder):
+            replies = list(responder)
+            state = {"i": 0}
+
+            def cycle(_: str, __: str) -> str:
+                reply = replies[state["i"] % len(replies)]
+                state["i"] += 1
+                return reply
+
+            responder = cycle
+        self.responder: Responder = responder
+        self.fail_on = fail_on
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def complete(self, request: Any) -> Any:
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        system = (
+            request.system
+            if isinstance(request.system, str)
+            else "".join(getattr(p, "text", "") for p in (request.system or ()))
+        )
+        user = request.messages[-1].text or ""
+        with self._lock:
+            self.calls.append((system, user))
+        if self.fail_on is not None and self.fail_on(system, user):
+            raise RuntimeError("scripted failure")
+        text = self.responder(system, user)
+        return Response(
+            id=None,
+            model="scripted",
+            message=Message.assistant([TextPart(text)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=len((system + user).split()), output_tokens=len(text.split())),
+        )
+
+    def stream(self, request: Any) -> Iterator[Any]:
+        from dspy.lm15 import response_to_events
+
+        return iter(response_to_events(self.complete(request)))
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_lm(responder: Responder | Sequence[str], *, model: str = "scripted/fake", **kwargs: Any) -> Any:
+    """A `dspy.LM` over a ScriptedEngine (reach the engine as `lm.engine`)."""
+    import dspy
+
+    engine = ScriptedEngine(responder, kwargs.pop("fail_on", None))
+    return dspy.LM(
+        model,
+        engine=engine,
+        cache=False,
+        temperature=kwargs.pop("temperature", 0.0),
+        max_tokens=kwargs.pop("max_tokens", 256),
+        **kwargs,
+    )
+
+
+class StrategyFollower:
+    """A toy task model: right when the system prompt contains `hint` (case-insensitive), else wrong.
+
+    `solve(user) -> str` gives the right answer; wrong answers are `wrong(user)`. With `format_hint`,
+    a right answer is written as "Answer: X" only when that hint is present too.
+    """
+
+    def __init__(self, solve: Callable[[str], str], hint: str, wrong: Callable[[str], str] | None = None):
+        self.solve = solve
+        self.hint = hint.lower()
+        self.wrong = wrong or (lambda user: "I am not sure.")
+
+    def __call__(self, system: str, user: str) -> str:
+        if self.hint in system.lower():
+            return f"Let me think step by step. Answer: {self.solve(user)}"
+        return self.wrong(user)
+
+
+def editor_reply(
+    operation: str,
+    text: str,
+    *,
+    strategy_id: str = "none",
+    title: str = "Learned rule",
+    diagnosis: str = "The answers miss the rule.",
+) -> str:
+    """An editor LM answer in DSPy's ChatAdapter format."""
+    fields = {
+        "diagnosis": diagnosis,
+        "operation": operation,
+        "strategy_id": strategy_id,
+        "title": title,
+        "text": text,
+    }
+    body = "\n\n".join(f"[[ ## {k} ## ]]\n{v}" for k, v in fields.items())
+    return f"{body}\n\n[[ ## completed ## ]]"

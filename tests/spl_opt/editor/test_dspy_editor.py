@@ -1,0 +1,44 @@
+from spl_opt.core.protocols import Evidence, EvidenceItem
+from spl_opt.core.records import Playbook, Strategy
+from spl_opt.editor.dspy_editor import DSPyEditor, parse_op, render_evidence, render_playbook
+from spl_opt.testing import editor_reply, scripted_lm
+
+PB = Playbook(preamble="Solve it.", strategies=(Strategy(id="s1", title="Format", text="Say the answer."),))
+EVIDENCE = Evidence(
+    failures=(EvidenceItem(input="2+2?", target="4", output="5", feedback="Wrong", score=0.0),)
+)
+
+
+def test_proposes_a_parsed_edit_with_usage():
+    lm = scripted_lm([editor_reply("revise", "End with 'Answer: N'.", strategy_id="[s1]")])
+    proposal = DSPyEditor(lm).propose(PB, EVIDENCE)
+    assert proposal.error is None
+    (edit,) = proposal.edits
+    assert (edit.op, edit.strategy_id, edit.text) == ("revise", "s1", "End with 'Answer: N'.")
+    assert proposal.input_tokens > 0 and edit.rationale
+
+
+def test_unparseable_output_is_a_recorded_failure_not_an_exception():
+    lm = scripted_lm(["I think you should try harder!"])
+    proposal = DSPyEditor(lm).propose(PB, EVIDENCE, n=2)
+    assert proposal.edits == () and proposal.error
+    assert len(lm.engine.calls) >= 2  # every attempt was made
+
+
+def test_lenient_reading_of_small_model_answers():
+    assert parse_op("**Add** a strategy") == "add"
+    assert parse_op("nothing") is None
+    lm = scripted_lm([editor_reply("revise", "New rule.", strategy_id="s7")])  # unknown id: read as an add
+    (edit,) = DSPyEditor(lm).propose(PB, EVIDENCE).edits
+    assert edit.op == "add"
+    lm = scripted_lm(
+        [editor_reply("delete", "", strategy_id="s9"), editor_reply("delete", "", strategy_id="s1")]
+    )
+    proposal = DSPyEditor(lm).propose(PB, EVIDENCE, n=2)
+    assert [(e.op, e.strategy_id) for e in proposal.edits] == [("delete", "s1")]
+
+
+def test_rendering_shows_ids_and_failures_first():
+    assert "[s1] Format: Say the answer." in render_playbook(PB)
+    text = render_evidence(EVIDENCE)
+    assert text.startswith("### WRONG example 1") and "Expected answer: 4" in text

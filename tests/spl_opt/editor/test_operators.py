@@ -1,0 +1,65 @@
+from spl_opt.core.protocols import Evidence, EvidenceItem
+from spl_opt.core.records import Playbook, Strategy
+from spl_opt.editor.operators import (
+    AblateOperator,
+    CompressOperator,
+    MergeOperator,
+    WorkedExampleOperator,
+    compress_text,
+)
+
+PB = Playbook(
+    preamble="Solve it.",
+    strategies=(
+        Strategy(id="s1", title="A", text="Count letters."),
+        Strategy(id="s2", title="B", text="Check twice."),
+    ),
+)
+
+
+def _item(score: float, output: str = "Answer: 3") -> EvidenceItem:
+    return EvidenceItem(
+        input="How many r in 'strawberry'?", target="3", output=output, feedback="f", score=score
+    )
+
+
+def test_ablate_deletes_one_strategy_chosen_by_seed():
+    edits = AblateOperator().propose(PB, Evidence(seed=1)).edits
+    assert [(e.op, e.strategy_id) for e in edits] == [("delete", "s2")]
+    assert AblateOperator().propose(Playbook(preamble="x"), Evidence()).error
+
+
+def test_merge_adds_missing_donor_strategies():
+    donor = Playbook(
+        preamble="y",
+        strategies=(
+            Strategy(id="s1", title="A", text="count  letters."),
+            Strategy(id="s2", title="C", text="Spell it out."),
+        ),
+    )
+    edits = MergeOperator().propose(PB, Evidence(donors=(donor,))).edits
+    assert [(e.op, e.text) for e in edits] == [("add", "Spell it out.")]
+    assert MergeOperator().propose(PB, Evidence()).edits == ()
+
+
+def test_compress_drops_filler_and_repeats():
+    assert (
+        compress_text("Please make sure to count. Count. Remember to check twice.") == "Count. Check twice."
+    )
+    pb = Playbook(
+        preamble="Solve.", strategies=(Strategy(id="s1", title="", text="Please count. Please count."),)
+    )
+    edit = CompressOperator().propose(pb, Evidence()).edits[0]
+    assert (edit.op, edit.strategy_id, edit.text) == ("revise", "s1", "Count.")
+    assert CompressOperator().propose(Playbook(preamble="Solve."), Evidence()).edits == ()
+
+
+def test_worked_example_prefers_a_short_success_then_a_failure_with_its_target():
+    op = WorkedExampleOperator()
+    edit = op.propose(PB, Evidence(successes=(_item(1.0),), failures=(_item(0.0, "no"),))).edits[0]
+    assert edit.op == "add" and edit.text.endswith("A: Answer: 3")
+    edit = op.propose(PB, Evidence(failures=(_item(0.0, "wrong"),))).edits[0]
+    assert edit.text.endswith("A: 3")
+    with_example = Playbook(preamble="x", strategies=(Strategy(id="s1", title=op.title, text="old"),))
+    assert op.propose(with_example, Evidence(successes=(_item(1.0),))).edits[0].op == "revise"
+    assert op.propose(PB, Evidence()).error

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+
+from evaluators.task import EvalRequest, TaskEvaluator
+from search.backends import SerialBackend
+from search.budget import Budget
+from spl_opt.config import SearchConfig
+from spl_opt.core.records import Candidate, Playbook
+from spl_opt.engine.journal import Journal
+from spl_opt.engine.optimizer import Optimizer
+from spl_opt.engine.runner import default_operators, task_scorer
+from spl_opt.programs import ChatProgram
+
+
+def _setup(tmp_path: Path, task, task_lm, editor_lm, rollouts: int = 80, operators=None):
+    evaluator = TaskEvaluator(ChatProgram(task_lm), task_scorer(task), SerialBackend())
+    journal = Journal(tmp_path / "journal.jsonl")
+    search = SearchConfig(minibatch_size=3, operators=operators or {"editor": 1.0})
+    opt = Optimizer(
+        Candidate(playbook=Playbook(preamble=task.seed_prompt)),
+        task.train,
+        task.val,
+        default_operators(editor_lm),
+        journal,
+        search=search,
+        budget=Budget(max_rollouts=rollouts),
+    )
+    return opt, evaluator
+
+
+def test_search_learns_the_hint_and_never_sees_test_data(tmp_path, toy_task, task_lm, editor_lm):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
+    requested: list[EvalRequest] = []
+
+    def evaluate(requests):
+        requested.extend(requests)
+        return evaluator.evaluate_many(requests)
+
+    result = opt.run(evaluate)
+    assert result.seed.evaluation.objectives.accuracy == 0.0
+    assert result.best.evaluation.objectives.accuracy == 1.0
+    assert "add the two numbers" in result.best.candidate.prompt
+    test_ids = {e.id for e in toy_task.test}
+    assert all(r.split != "test" and not test_ids & {e.id for e in r.examples} for r in requested)
+    assert result.rollouts <= 80 + len(toy_task.val)  # the last accepted child may finish its val evaluation
+    assert result.editor_usage.calls >= 1
+    assert result.front[0].evaluation.objectives.accuracy == 1.0 or len(result.front) > 1
+
+
+def test_ask_tell_protocol_is_enforced(tmp_path, toy_task, task_lm, editor_lm):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
+    requests = opt.ask()
+    assert [r.split for r in requests] == ["val"]
+    with pytest.raises(RuntimeError):
+        opt.ask()
+    with pytest.raises(RuntimeError):
+        opt.tell([])
+    opt.tell(evaluator.evaluate_many(requests))
+    assert opt.best_accuracy() == 0.0
+
+
+def test_budget_stops_the_search(tmp_path, toy_task, task_lm, editor_lm):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=10)
+    result = opt.run(evaluator.evaluate_many)
+    assert "rollout budget" in result.stop_reason
+    assert result.iterations >= 1
+
+
+def test_structural_operators_alone_run_without_an_lm_editor(tmp_path, toy_task, task_lm):
+    opt, evaluator = _setup(
+        tmp_path,
+        toy_task,
+        task_lm,
+        None,
+        rollouts=60,
+        operators={"worked-example": 1.0, "ablate": 1.0, "compress": 1.0, "merge": 1.0},
+    )
+    result = opt.run(evaluator.evaluate_many)
+    assert result.editor_usage.calls == 0
+    assert result.iterations >= 1
+
+
+def test_parallel_iterations_give_a_valid_search(tmp_path, toy_task, task_lm, editor_lm):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
+    opt.search = opt.search.model_copy(update={"parallel": 3})
+    result = opt.run(evaluator.evaluate_many)
+    assert result.best.evaluation.objectives.accuracy == 1.0

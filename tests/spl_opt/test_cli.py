@@ -1,0 +1,101 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from spl_opt import cli
+from spl_opt.lm import config as lm_config
+from spl_opt.testing import StrategyFollower, editor_reply, scripted_lm
+from tests.conftest import HINT
+
+
+def _sum(user: str) -> str:
+    import re
+
+    return str(sum(int(x) for x in re.findall(r"\d+", user)))
+
+
+def _error_of(capsys, argv) -> str:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("spl-opt: error: ")
+    return err
+
+
+def test_unknown_task_is_one_clear_line(capsys):
+    assert "unknown task 'nope'" in _error_of(capsys, ["optimize", "--task", "nope"])
+
+
+def test_malformed_data_file_names_the_line(tmp_path, capsys):
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"input": "a", "target": "1"}\n{"input": "b", "target": \n')
+    err = _error_of(capsys, ["optimize", "--task", "mine", "--data", str(data)])
+    assert "mine.jsonl" in err and "line 2" in err
+
+
+def test_invalid_config_names_the_key(capsys):
+    assert "budget.max_rollouts" in _error_of(capsys, ["optimize", "--rollouts", "-5"])
+
+
+def test_resume_of_a_directory_that_is_no_run(tmp_path, capsys):
+    assert "not an spl-opt run directory" in _error_of(capsys, ["resume", str(tmp_path)])
+
+
+@pytest.fixture
+def fake_lms(monkeypatch):
+    def build(config, **_):
+        if config.temperature > 0:  # the editor LM
+            return scripted_lm([editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")])
+        return scripted_lm(StrategyFollower(_sum, HINT, wrong=lambda u: "I do not know."))
+
+    monkeypatch.setattr(lm_config, "build_lm", build)
+
+
+def test_optimize_then_resume_a_finished_run(tmp_path, capsys, fake_lms):
+    data = tmp_path / "sums.json"
+    data.write_text(
+        json.dumps({"examples": [{"input": f"{i} + {i + 1}", "target": str(2 * i + 1)} for i in range(40)]})
+    )
+    run_dir = tmp_path / "run"
+    argv = [
+        "optimize",
+        "--task",
+        "sums",
+        "--data",
+        str(data),
+        "--rollouts",
+        "60",
+        "--run-dir",
+        str(run_dir),
+        "--train",
+        "10",
+        "--val",
+        "8",
+        "--test",
+        "8",
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "| learned | 1.000 |" in out
+        and "Pareto front" in out
+        and HINT in (run_dir / "prompt.txt").read_text()
+    )
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["best_test"]["objectives"]["accuracy"] == 1.0
+    assert result["seed_test"]["objectives"]["accuracy"] == 0.0
+    cached = len((run_dir / "cache.jsonl").read_text().splitlines())
+    assert cli.main(["resume", str(run_dir)]) == 0  # a finished run replays without a single new LM call
+    assert len((run_dir / "cache.jsonl").read_text().splitlines()) == cached
+    assert "| learned | 1.000 |" in capsys.readouterr().out
+
+
+def test_import_is_light():
+    code = (
+        "import sys, spl_opt, spl_opt.core, search, evaluators; "
+        "heavy = [m for m in ('dspy', 'optuna', 'ray', 'llama_cpp', 'litellm') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
