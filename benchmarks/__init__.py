@@ -1,0 +1,1 @@
+"""Benchmarks with printed, side-by-side measurements; results are committed under benchmarks/results/."""

@@ -1,0 +1,139 @@
+"""Integration: the real embedded model (Qwen2.5-Coder-0.5B through llama.cpp), no fakes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--train",
+    "6",
+    "--val",
+    "4",
+    "--test",
+    "4",
+    "--minibatch",
+    "3",
+    "--max-tokens",
+    "96",
+    "--editor-model",
+    "embedded:qwen-0.5b",
+]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from spl_opt.lm.config import LMConfig, build_lm
+
+    return build_lm(LMConfig(max_tokens=32))
+
+
+def test_model_is_assembled_once_and_checked():
+    from spl_opt.lm.models import MODELS, model_path
+
+    path = model_path("qwen-0.5b")
+    assert path.stat().st_size == MODELS["qwen-0.5b"].size
+    assert model_path("qwen-0.5b") == path
+
+
+def test_plain_chat_and_dspy_predict_on_the_embedded_engine(lm):
+    import dspy
+    from dspy.lm15 import Config, Message, Request
+
+    response = lm(
+        Request(
+            model=lm.model,
+            system="Reply with one word.",
+            messages=(Message.user("Say hello."),),
+            config=Config(temperature=0.0, max_tokens=8),
+        )
+    )
+    assert response.text.strip() and response.usage.output_tokens > 0
+    with dspy.context(lm=lm):
+        prediction = dspy.Predict("question -> answer")(question="What is 2 + 3? Reply with the number.")
+    assert "5" in prediction.answer
+
+
+def test_engine_is_safe_under_threads(lm):
+    from dspy.lm15 import Config, Message, Request
+
+    def ask(i: int) -> str:
+        return lm(
+            Request(
+                model=lm.model,
+                system="Answer with a number only.",
+                messages=(Message.user(f"What is {i} + 1?"),),
+                config=Config(max_tokens=6),
+            )
+        ).text
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(6)))
+    assert len(answers) == 6 and all(isinstance(a, str) for a in answers)
+
+
+def _spl(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "spl_opt.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def test_tiny_optimize_run_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _spl("optimize", "--task", "letters", "--rollouts", "14", "--run-dir", str(run_dir), *TINY)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "| seed |" in out and "| learned |" in out and "Pareto front" in out
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["search"]["rollouts"] >= 14
+    assert len(result["best_test"]["results"]) == 4
+    assert result["search"]["task_usage"]["output_tokens"] > 0
+    assert (run_dir / "prompt.txt").read_text().strip()
+
+
+def _cache_keys(run_dir: Path) -> list[tuple[str, ...]]:
+    keys = []
+    for line in (run_dir / "cache.jsonl").read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            keys.append(tuple(json.loads(line)["key"]))
+    return keys
+
+
+def test_killed_run_resumes_without_recomputing(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _spl("optimize", "--task", "letters", "--rollouts", "14", "--run-dir", str(run_dir), *TINY)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run_dir / "cache.jsonl").exists() and len(_cache_keys(run_dir)) >= 6:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _cache_keys(run_dir)
+    assert len(before) >= 6
+    resumed = _spl("resume", str(run_dir))
+    out, _ = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, out
+    after = _cache_keys(run_dir)
+    assert after[: len(before)] == before
+    assert len(after) == len(set(after)), "a finished evaluation was computed again"
+    assert json.loads((run_dir / "result.json").read_text())["search"]["rollouts"] >= 14
