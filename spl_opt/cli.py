@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.getLogger("dspy").setLevel(
+        logging.ERROR
+    )  # per-call warnings (e.g. truncation) are recorded per example
     from spl_opt.engine import runner
     from spl_opt.engine.summary import render_summary
 

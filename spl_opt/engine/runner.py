@@ -13,7 +13,7 @@ from evaluators.metrics import exact_match, labels_of, numeric_match
 from evaluators.task import EvalRequest, TaskEvaluator
 from search.backends import SerialBackend, ThreadBackend
 from spl_opt.config import RunConfig, default_run_dir
-from spl_opt.core.errors import RunDirError
+from spl_opt.core.errors import LMError, RunDirError
 from spl_opt.core.protocols import Editor, Program, Scorer
 from spl_opt.core.records import Candidate, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
@@ -105,6 +105,10 @@ def execute(
 
         def evaluate(requests: list[EvalRequest]) -> list[Any]:
             evaluations = evaluator.evaluate_many(requests)
+            if not optimizer.state.members and all(r.error for r in evaluations[0].results):
+                raise LMError(
+                    f"the task LM failed on every validation example: {evaluations[0].results[0].error}"
+                )
             for req, ev in zip(requests, evaluations, strict=True):
                 if req.split == "val":
                     log(

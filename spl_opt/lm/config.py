@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from spl_opt.core.errors import LMError
 from spl_opt.core.records import Record, content_hash
 
 EMBEDDED = "embedded:"
@@ -52,6 +53,7 @@ def build_lm(config: LMConfig, *, prefix_cache: bool = True) -> Any:
         engine = LlamaEngine(
             config.embedded_name, n_ctx=config.n_ctx, n_threads=config.n_threads, prefix_cache=prefix_cache
         )
+        engine.load()  # a missing or broken model is an error now, not a failure on every example
         return dspy.LM(
             config.model.replace(":", "/", 1),
             engine=engine,
@@ -64,11 +66,14 @@ def build_lm(config: LMConfig, *, prefix_cache: bool = True) -> Any:
         kwargs["api_base"] = config.api_base
     if config.api_key_env:
         kwargs["api_key"] = os.environ.get(config.api_key_env)
-    return dspy.LM(
-        config.model,
-        cache=False,
-        temperature=config.temperature,
-        max_tokens=config.max_tokens,
-        num_retries=2,
-        **kwargs,
-    )
+    try:
+        return dspy.LM(
+            config.model,
+            cache=False,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            num_retries=2,
+            **kwargs,
+        )
+    except Exception as exc:
+        raise LMError(f"cannot build the LM {config.model!r}: {exc}") from exc

@@ -35,9 +35,12 @@ def _load(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
                 from llama_cpp import Llama
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise LMError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
-            llama = Llama(
-                model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False, seed=0
-            )
+            try:
+                llama = Llama(
+                    model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False, seed=0
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise LMError(f"llama.cpp could not load {path}: {exc}") from exc
             _instances[key] = (llama, threading.Lock())
         return _instances[key]
 

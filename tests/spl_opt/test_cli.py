@@ -99,3 +99,26 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_task_lm_that_always_fails_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(
+        lm_config, "build_lm", lambda config, **_: scripted_lm(["x"], fail_on=lambda s, u: True)
+    )
+    err = _error_of(capsys, ["optimize", "--task", "letters", "--run-dir", str(tmp_path / "r"), "--val", "3"])
+    assert "failed on every validation example" in err and "scripted failure" in err
+
+
+def test_a_missing_gguf_is_one_clear_error(tmp_path, capsys):
+    err = _error_of(
+        capsys,
+        [
+            "optimize",
+            "--task-model",
+            f"embedded:{tmp_path}/none.gguf",
+            "--no-editor",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert "GGUF file not found" in err
