@@ -38,11 +38,12 @@ def render_playbook(playbook: Playbook) -> str:
     return "\n".join(lines)
 
 
-def render_evidence(evidence: Evidence, limit: int = 600) -> str:
-    """Failures first, then successes, each cut to `limit` characters of output."""
+def render_evidence(evidence: Evidence, limit: int = 400, max_items: int = 4) -> str:
+    """Failures first, then successes (at most `max_items` of each), outputs cut to their last `limit`
+    characters: a small editor model reads a short, focused evidence block best."""
     blocks = []
     for title, items in (("WRONG", evidence.failures), ("RIGHT", evidence.successes)):
-        for i, item in enumerate(items, 1):
+        for i, item in enumerate(items[:max_items], 1):
             out = item.output if len(item.output) <= limit else "..." + item.output[-limit:]
             blocks.append(
                 f"### {title} example {i}\nInput: {item.input}\nAssistant output: {out}\n"

@@ -119,47 +119,48 @@ class CompressOperator:
 
 
 class WorkedExampleOperator:
-    """Turn a solved training example into a worked example (or replace the current one).
+    """Add a worked example (few-shot) from the minibatch, up to `max_shots`, then replace one.
 
-    Prefers a success whose output is short (it shows a format that scored); otherwise a failure's
-    input with its expected answer.
+    A success is shown with its own output when that is short (a format and reasoning that scored),
+    else with its answer only; a failure is shown with its expected answer. An example already shown
+    is not shown twice.
     """
 
     editor_id = "worked-example"
     title = "Worked example"
-    max_chars = 500
+    max_shots = 3
+    max_output_chars = 300
+    max_chars = 1200
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
-        shots = sorted(
-            (s for s in evidence.successes if len(s.output) <= self.max_chars), key=lambda s: len(s.output)
-        )
-        if shots:
-            pick = shots[_seed_of(evidence) % len(shots)]
-            text = f"Q: {pick.input} A: {pick.output}"
-        elif evidence.failures:
-            pick = evidence.failures[_seed_of(evidence) % len(evidence.failures)]
-            text = f"Q: {pick.input} A: {pick.target}"
-        else:
-            return Proposal(editor_id=self.editor_id, error="no example to show")
-        text = " ".join(text.split())
-        if len(text) > 2 * self.max_chars:
+        shown = [s for s in parent.strategies if s.title.startswith(self.title)]
+        fresh = [
+            x for x in (*evidence.successes, *evidence.failures) if not any(x.input in s.text for s in shown)
+        ]
+        if not fresh:
+            return Proposal(editor_id=self.editor_id, error="no new example to show")
+        pick = fresh[evidence.seed % len(fresh)]
+        short_success = pick.score >= 1.0 and len(pick.output) <= self.max_output_chars
+        answer = pick.output if short_success else pick.target
+        text = " ".join(f"Q: {pick.input} A: {answer}".split())
+        if len(text) > self.max_chars:
             return Proposal(editor_id=self.editor_id, error="example too long to show")
-        current = next((s for s in parent.strategies if s.title == self.title), None)
-        if current is not None:
+        if len(shown) < self.max_shots:
             edit = Edit(
-                op="revise",
-                strategy_id=current.id,
-                title=self.title,
+                op="add",
+                title=f"{self.title} {len(shown) + 1}",
                 text=text,
-                rationale="replace worked example",
+                rationale="add a worked example",
                 editor_id=self.editor_id,
             )
         else:
+            target = shown[evidence.seed % len(shown)]
             edit = Edit(
-                op="add",
-                title=self.title,
+                op="revise",
+                strategy_id=target.id,
+                title=target.title,
                 text=text,
-                rationale="add worked example",
+                rationale="replace a worked example",
                 editor_id=self.editor_id,
             )
         return Proposal(editor_id=self.editor_id, edits=(edit,))

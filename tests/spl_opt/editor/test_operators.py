@@ -54,12 +54,20 @@ def test_compress_drops_filler_and_repeats():
     assert CompressOperator().propose(Playbook(preamble="Solve."), Evidence()).edits == ()
 
 
-def test_worked_example_prefers_a_short_success_then_a_failure_with_its_target():
+def test_worked_example_adds_few_shots_then_replaces_one():
     op = WorkedExampleOperator()
-    edit = op.propose(PB, Evidence(successes=(_item(1.0),), failures=(_item(0.0, "no"),))).edits[0]
-    assert edit.op == "add" and edit.text.endswith("A: Answer: 3")
-    edit = op.propose(PB, Evidence(failures=(_item(0.0, "wrong"),))).edits[0]
-    assert edit.text.endswith("A: 3")
-    with_example = Playbook(preamble="x", strategies=(Strategy(id="s1", title=op.title, text="old"),))
-    assert op.propose(with_example, Evidence(successes=(_item(1.0),))).edits[0].op == "revise"
+    success = _item(1.0)
+    edit = op.propose(PB, Evidence(successes=(success,))).edits[0]
+    assert (edit.op, edit.title) == ("add", "Worked example 1") and edit.text.endswith("A: Answer: 3")
+    long_success = _item(1.0, "x" * 400)
+    assert op.propose(PB, Evidence(successes=(long_success,))).edits[0].text.endswith("A: 3")
+    assert op.propose(PB, Evidence(failures=(_item(0.0, "wrong"),))).edits[0].text.endswith("A: 3")
+    shots = tuple(Strategy(id=f"s{i}", title=f"{op.title} {i}", text=f"Q: q{i} A: {i}") for i in range(1, 4))
+    full = Playbook(preamble="x", strategies=shots)
+    edit = op.propose(full, Evidence(successes=(success,), seed=1)).edits[0]
+    assert (edit.op, edit.strategy_id) == ("revise", "s2")
+    shown = Playbook(
+        preamble="x", strategies=(Strategy(id="s1", title=op.title, text=f"Q: {success.input} A: 3"),)
+    )
+    assert op.propose(shown, Evidence(successes=(success,))).error
     assert op.propose(PB, Evidence()).error
