@@ -50,10 +50,12 @@ class Journal:
         """Write an event, unless it is the next one of the replayed sequence (then return that one)."""
         if event != SESSION and self.replaying:
             recorded = self._replay[self._cursor]
-            if recorded.get("event") != event:
+            scalars = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
+            if recorded.get("event") != event or any(recorded.get(k) != v for k, v in scalars.items()):
                 raise RunDirError(
-                    f"{self.path}: resume diverged at event {self._cursor} "
-                    f"(journal has {recorded.get('event')!r}, run produced {event!r})"
+                    f"{self.path}: resume diverged at event {self._cursor} (journal has "
+                    f"{recorded.get('event')!r}, the run produced {event!r} {scalars}); "
+                    "were the code, data or config changed?"
                 )
             self._cursor += 1
             return recorded
