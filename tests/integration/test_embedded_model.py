@@ -17,20 +17,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [
-    "--train",
-    "6",
-    "--val",
-    "4",
-    "--test",
-    "4",
-    "--minibatch",
-    "3",
-    "--max-tokens",
-    "96",
-    "--editor-model",
-    "embedded:qwen-0.5b",
-]
+TINY = "--train 6 --val 4 --test 4 --minibatch 3 --max-tokens 48 --editor-model embedded:qwen-0.5b".split()
 
 
 @pytest.fixture(scope="module")
