@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--seed-prompt", help="the starting system prompt")
     opt.add_argument("--no-editor", action="store_true", help="use only the operators that need no LM")
     opt.add_argument("--run-dir", help="where the run is saved (default runs/<task>-<time>)")
+    opt.add_argument(
+        "--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)"
+    )
     res = sub.add_parser("resume", help="continue a killed run from its directory")
     res.add_argument("run_dir")
     return parser
@@ -82,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             },
             "search": {"minibatch_size": args.minibatch, "workers": args.workers, "operators": operators},
             "run_dir": args.run_dir,
+            "storage": args.storage,
         }
     )
 

@@ -54,6 +54,9 @@ class RunConfig(Record):
     budget: Budget = Field(default_factory=lambda: Budget(max_rollouts=300))
     search: SearchConfig = Field(default_factory=SearchConfig)
     run_dir: str | None = None
+    storage: str | None = Field(
+        None, description="Optuna storage URL; default: a journal file in the run dir"
+    )
 
 
 def validate_config(data: dict[str, Any]) -> RunConfig:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from evaluators.task import EvalRequest
@@ -73,6 +73,7 @@ class Optimizer:
         budget: Budget | None = None,
         selector: Selector | None = None,
         random_seed: int = 0,
+        on_member: Callable[[Member], None] | None = None,
     ) -> None:
         if not train or not val:
             raise ValueError("the optimizer needs at least one train and one validation example")
@@ -85,6 +86,7 @@ class Optimizer:
         self.budget = budget or Budget(max_rollouts=300)
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
+        self.on_member = on_member
         self.state = _State()
         self.stop_reason: str | None = None
         self._jobs: list[_Job] = []
@@ -276,6 +278,8 @@ class Optimizer:
             candidate_id=member.candidate.id,
             evaluation=member.evaluation.model_dump(mode="json"),
         )
+        if self.on_member is not None:
+            self.on_member(member)
 
     def best(self) -> Member | None:
         """The best member by validation accuracy, then shorter prompt."""

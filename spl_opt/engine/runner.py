@@ -12,6 +12,7 @@ from evaluators.length import LengthCounter
 from evaluators.metrics import exact_match, labels_of, numeric_match
 from evaluators.task import EvalRequest, TaskEvaluator
 from search.backends import SerialBackend, ThreadBackend
+from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
 from spl_opt.core.errors import LMError, RunDirError
 from spl_opt.core.protocols import Editor, Program, Scorer
@@ -101,6 +102,7 @@ def execute(
             search=config.search,
             budget=config.budget,
             random_seed=config.seed,
+            on_member=OptunaLedger(run_dir, study_name=task.name, storage=config.storage).record,
         )
 
         def evaluate(requests: list[EvalRequest]) -> list[Any]:
