@@ -53,7 +53,7 @@ class LlamaEngine:
     n_ctx: int = 4096
     n_threads: int = 0
     prefix_cache: bool = True
-    _seeds: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    _seeds: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
 
     def _path(self) -> str:
         if self.model.endswith(".gguf"):
