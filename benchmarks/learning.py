@@ -41,7 +41,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
             "run_dir": str(Path(args.runs) / task.replace(":", "-")),
         }
     )
-    report, run_dir = run_config(config, log=lambda line: print(f"[{task}] {line}", flush=True))
+    report, run_dir = run_config(config, echo=True)
     assert report.seed_test is not None and report.best_test is not None
     seed = _ci([r.model_dump() for r in report.seed_test.results])
     best = _ci([r.model_dump() for r in report.best_test.results])

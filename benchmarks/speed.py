@@ -108,7 +108,7 @@ def overhead_real(rollouts: int) -> dict[str, float]:
                 "search": {"minibatch_size": 4},
             }
         )
-        report, _ = run_config(config, log=lambda _: None)
+        report, _ = run_config(config, echo=False)
     overhead = max(0.0, report.wall_seconds - report.lm_seconds)
     return {
         "wall_seconds": round(report.wall_seconds, 2),
@@ -136,7 +136,6 @@ def overhead_fake(rollouts: int) -> dict[str, float]:
             operators=default_operators(editor),
             config=config,
             run_dir=Path(tmp),
-            log=lambda _: None,
         )
         wall = time.perf_counter() - start
     calls = report.search.rollouts + report.test_usage.calls

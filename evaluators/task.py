@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ class TaskEvaluator:
         self.backend = backend
         self.cache = cache if cache is not None else EvalCache()
         self.length = length or LengthCounter()
+        self._lock = threading.Lock()
         self.fresh_calls = 0
+        self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
 
     def _key(self, candidate: Candidate, example: Example) -> tuple[str, str, str]:
         return (candidate.id, example.id, self.program.cache_namespace)
@@ -87,6 +90,8 @@ class TaskEvaluator:
         for example in examples:
             result = self.run_one(prompt, example)
             self.cache.put(self._key(candidate, example), result)
+            with self._lock:
+                self.fresh_seconds += result.latency
             results.append(result)
         return results
 

@@ -90,7 +90,7 @@ def optimize(
     search: SearchConfig | None = None,
     run_dir: str | Path | None = None,
     seed: int = 0,
-    log: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> OptimizeResult:
     """Learn a system prompt for `program` from evidence.
 
@@ -98,7 +98,9 @@ def optimize(
     protocol, or None for a plain LM call (system prompt + the example's input as the user message).
     `metric(example, prediction)` returns a score in [0, 1], optionally with feedback text (a tuple,
     or an object or dict with `score` and `feedback`). Rerunning with the same `run_dir` resumes.
+    `verbose` prints progress lines; they are always written to `run.log` in the run directory.
     """
+    from spl_opt.engine.progress import Reporter
     from spl_opt.engine.runner import default_operators, execute
     from spl_opt.programs import ChatProgram, DSPyProgram, apply_prompt, seed_playbook
 
@@ -139,7 +141,7 @@ def optimize(
         operators=default_operators(edit_lm),
         config=config,
         run_dir=directory,
-        log=log or (lambda _: None),
+        reporter=Reporter(directory, budget, quiet=True, echo=verbose),
     )
     best = report.search.best.candidate
     learned = apply_prompt(program, best.prompt) if hasattr(program, "named_predictors") else None

@@ -1,4 +1,8 @@
-"""The `spl-opt` command line: optimize, resume."""
+"""The `spl-opt` command line: optimize, resume, init, export, report, dashboard.
+
+Every optimize flag has a configuration key (`--config run.toml`); flags given on the command line
+override the file, and the file overrides the defaults of `RunConfig`.
+"""
 
 from __future__ import annotations
 
@@ -10,108 +14,173 @@ from typing import Any
 
 from spl_opt.core.errors import SplError
 
+# flag -> dotted configuration key (None: handled specially)
+FLAG_KEYS: dict[str, str | None] = {
+    "task": "task",
+    "data": "data_file",
+    "data_dir": "data_dir",
+    "task_model": "task_lm.model",
+    "editor_model": "editor_lm.model",
+    "api_base": None,
+    "api_key_env": None,
+    "max_tokens": "task_lm.max_tokens",
+    "rollouts": "budget.max_rollouts",
+    "iterations": "budget.max_iterations",
+    "minutes": None,
+    "patience": "budget.patience",
+    "train": "n_train",
+    "val": "n_val",
+    "test": "n_test",
+    "minibatch": "search.minibatch_size",
+    "workers": "search.workers",
+    "parallel": "search.parallel",
+    "seed": "seed",
+    "seed_prompt": "seed_prompt",
+    "no_editor": None,
+    "run_dir": "run_dir",
+    "storage": "storage",
+    "quiet": "quiet",
+    "mlflow": "mlflow",
+}
+
+
+def _optimize_parser(sub: Any) -> None:
+    opt = sub.add_parser("optimize", help="learn a system prompt for a task")
+    add = opt.add_argument
+    add("--config", help="a .toml or .yaml run configuration (see `spl-opt init`)")
+    add("--task", help="letters | gsm8k | bbh:<name> | any name with --data (default: letters)")
+    add("--data", help="your own BBH-style .json or .jsonl file (input/target or question/answer)")
+    add("--data-dir", help="where gsm8k/ and bbh/ live (default: ../shared/data)")
+    add(
+        "--task-model",
+        help="task LM: embedded:<name|path.gguf> or a dspy.LM model (default embedded:qwen-0.5b)",
+    )
+    add("--editor-model", help="editor LM, same forms (default embedded:qwen-1.5b)")
+    add("--api-base", help="API base URL for non-embedded models (task and editor)")
+    add("--api-key-env", help="NAME of the environment variable holding the API key")
+    add("--max-tokens", type=int, help="task LM generation budget per call (default 256)")
+    add("--rollouts", type=int, help="budget: task-LM example evaluations in search (default 300)")
+    add("--iterations", type=int, help="budget: search iterations")
+    add("--minutes", type=float, help="budget: wall minutes of search")
+    add("--patience", type=int, help="stop after this many iterations without a better prompt")
+    add("--train", type=int, help="train examples (default 30)")
+    add("--val", type=int, help="validation examples (default 30)")
+    add("--test", type=int, help="test examples, never seen in search (default 50)")
+    add("--minibatch", type=int, help="screening minibatch size (default 5)")
+    add("--workers", type=int, help="evaluation threads (default 1, right for a local model)")
+    add("--parallel", type=int, help="search iterations in flight at once (default 1)")
+    add("--seed", type=int, help="random seed for splits and search (default 0)")
+    add("--seed-prompt", help="the starting system prompt")
+    add("--no-editor", action="store_true", default=None, help="use only the operators that need no LM")
+    add("--run-dir", help="where the run is saved (default runs/<task>-<time>)")
+    add("--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)")
+    add("--quiet", action="store_true", default=None, help="log lines only, no live progress display")
+    add("--mlflow", metavar="URI", help="log parameters, metrics and artifacts to this MLflow tracking URI")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spl-opt", description="System Prompt Learning: learn a system prompt."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    opt = sub.add_parser("optimize", help="learn a system prompt for a task")
-    opt.add_argument(
-        "--task",
-        default="letters",
-        help="letters | gsm8k | bbh:<name> | any name with --data (default: letters)",
-    )
-    opt.add_argument(
-        "--data", help="your own BBH-style .json or .jsonl file (input/target or question/answer)"
-    )
-    opt.add_argument("--data-dir", help="where gsm8k/ and bbh/ live (default: ../shared/data)")
-    opt.add_argument(
-        "--task-model",
-        default="embedded:qwen-0.5b",
-        help="task LM: embedded:<name|path.gguf> or any dspy.LM model string",
-    )
-    opt.add_argument("--editor-model", default="embedded:qwen-1.5b", help="editor LM (same forms)")
-    opt.add_argument("--api-base", help="API base URL for non-embedded models")
-    opt.add_argument("--api-key-env", help="name of the environment variable holding the API key")
-    opt.add_argument("--max-tokens", type=int, default=256, help="task LM generation budget per call")
-    opt.add_argument(
-        "--rollouts", type=int, default=300, help="budget: task-LM example evaluations in search"
-    )
-    opt.add_argument("--iterations", type=int, help="budget: search iterations")
-    opt.add_argument("--minutes", type=float, help="budget: wall minutes of search")
-    opt.add_argument("--patience", type=int, help="stop after this many iterations without a better prompt")
-    opt.add_argument("--train", type=int, default=30, help="train examples (default 30)")
-    opt.add_argument("--val", type=int, default=30, help="validation examples (default 30)")
-    opt.add_argument("--test", type=int, default=50, help="test examples, never seen in search (default 50)")
-    opt.add_argument("--minibatch", type=int, default=5, help="screening minibatch size")
-    opt.add_argument("--workers", type=int, default=1, help="evaluation threads (1 for a local model)")
-    opt.add_argument("--seed", type=int, default=0)
-    opt.add_argument("--seed-prompt", help="the starting system prompt")
-    opt.add_argument("--no-editor", action="store_true", help="use only the operators that need no LM")
-    opt.add_argument("--run-dir", help="where the run is saved (default runs/<task>-<time>)")
-    opt.add_argument(
-        "--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)"
-    )
+    _optimize_parser(sub)
     res = sub.add_parser("resume", help="continue a killed run from its directory")
     res.add_argument("run_dir")
+    res.add_argument("--quiet", action="store_true", help="log lines only")
+    init = sub.add_parser("init", help="write a commented example configuration")
+    init.add_argument("path", nargs="?", default="spl-opt.toml")
+    exp = sub.add_parser("export", help="the learned prompt as text, the playbook as JSON, or a DSPy program")
+    exp.add_argument("run_dir")
+    exp.add_argument("--format", choices=("text", "json", "dspy"), default="text")
+    exp.add_argument(
+        "--out", help="output file (default: standard output for text/json, RUN_DIR/program.json)"
+    )
+    rep = sub.add_parser("report", help="write a self-contained HTML report with figures")
+    rep.add_argument("run_dir")
+    rep.add_argument("--out", help="output directory (default RUN_DIR/report)")
+    dash = sub.add_parser("dashboard", help="open optuna-dashboard on the run's ledger")
+    dash.add_argument("run_dir")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    from spl_opt.config import DEFAULT_OPERATORS, validate_config
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[last] = value
 
-    operators = dict(DEFAULT_OPERATORS)
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The validated RunConfig: defaults, then the --config file, then the flags given."""
+    from spl_opt.config import DEFAULT_OPERATORS, validate_config
+    from spl_opt.config_file import load_config_file, merge
+
+    data = load_config_file(Path(args.config)) if getattr(args, "config", None) else {}
+    flags: dict[str, Any] = {}
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag, None)
+        if value is not None and key is not None:
+            _set(flags, key, value)
+    for role in ("task_lm", "editor_lm"):
+        for flag in ("api_base", "api_key_env"):
+            if getattr(args, flag, None) is not None:
+                _set(flags, f"{role}.{flag}", getattr(args, flag))
+    if args.minutes is not None:
+        _set(flags, "budget.max_wall_seconds", args.minutes * 60)
     if args.no_editor:
-        operators["editor"] = 0.0
-    lm_extra = {"api_base": args.api_base, "api_key_env": args.api_key_env}
-    return validate_config(
-        {
-            "task": args.task,
-            "data_file": args.data,
-            "data_dir": args.data_dir,
-            "seed": args.seed,
-            "n_train": args.train,
-            "n_val": args.val,
-            "n_test": args.test,
-            "seed_prompt": args.seed_prompt,
-            "task_lm": {"model": args.task_model, "max_tokens": args.max_tokens, **lm_extra},
-            "editor_lm": {"model": args.editor_model, "temperature": 0.7, "max_tokens": 384, **lm_extra},
-            "budget": {
-                "max_rollouts": args.rollouts,
-                "max_iterations": args.iterations,
-                "max_wall_seconds": args.minutes * 60 if args.minutes else None,
-                "patience": args.patience,
-            },
-            "search": {"minibatch_size": args.minibatch, "workers": args.workers, "operators": operators},
-            "run_dir": args.run_dir,
-            "storage": args.storage,
-        }
-    )
+        operators = dict(data.get("search", {}).get("operators", DEFAULT_OPERATORS))
+        _set(flags, "search.operators", {**operators, "editor": 0.0})
+    return validate_config(merge(data, flags))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from spl_opt.engine import runner
+    from spl_opt.engine.summary import render_summary
+
+    if args.command == "optimize":
+        report, run_dir = runner.run_config(config_from_args(args))
+    else:
+        report, run_dir = runner.resume(Path(args.run_dir), quiet=args.quiet or None)
+    print(render_summary(report))
+    print(f"saved in {run_dir}")
+    return 0
+
+
+def _other(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        from spl_opt.config_file import write_example
+
+        print(f"wrote {write_example(Path(args.path))}")
+    elif args.command == "export":
+        from spl_opt.export import export
+
+        written = export(Path(args.run_dir), args.format, Path(args.out) if args.out else None)
+        if written is not None:
+            print(f"wrote {written}", file=sys.stderr)
+    elif args.command == "report":
+        from spl_opt.report import write_report
+
+        print(f"wrote {write_report(Path(args.run_dir), Path(args.out) if args.out else None)}")
+    elif args.command == "dashboard":
+        from spl_opt.dashboard import serve
+
+        serve(Path(args.run_dir), host=args.host, port=args.port)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.getLogger("dspy").setLevel(
-        logging.ERROR
-    )  # per-call warnings (e.g. truncation) are recorded per example
-    from spl_opt.engine import runner
-    from spl_opt.engine.summary import render_summary
-
+    logging.getLogger("dspy").setLevel(logging.ERROR)  # per-call warnings are recorded per example
     try:
-        if args.command == "optimize":
-            report, run_dir = runner.run_config(config_from_args(args))
-        else:
-            report, run_dir = runner.resume(Path(args.run_dir))
+        return _run(args) if args.command in ("optimize", "resume") else _other(args)
     except SplError as exc:
         print(f"spl-opt: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spl-opt: interrupted; continue with `spl-opt resume RUN_DIR`", file=sys.stderr)
         return 130
-    print(render_summary(report))
-    print(f"saved in {run_dir}")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

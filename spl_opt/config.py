@@ -57,6 +57,8 @@ class RunConfig(Record):
     storage: str | None = Field(
         None, description="Optuna storage URL; default: a journal file in the run dir"
     )
+    quiet: bool = False
+    mlflow: str | None = Field(None, description="MLflow tracking URI to log the run to")
 
 
 def validate_config(data: dict[str, Any]) -> RunConfig:

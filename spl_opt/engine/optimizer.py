@@ -87,6 +87,7 @@ class Optimizer:
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
         self.on_member = on_member
+        self.editor_fresh_seconds = 0.0  # editor time spent in this session (replayed proposals cost none)
         self.state = _State()
         self.stop_reason: str | None = None
         self._jobs: list[_Job] = []
@@ -247,6 +248,7 @@ class Optimizer:
             proposal = self.operators[op_name].propose(
                 parent.candidate.playbook, evidence, self.search.editor_attempts
             )
+            self.editor_fresh_seconds += proposal.latency
         self.journal.append(
             "proposal",
             iteration=i,

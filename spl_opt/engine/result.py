@@ -49,3 +49,4 @@ class RunReport(Record):
     test_usage: RoleUsage
     wall_seconds: float
     lm_seconds: float
+    input_fields: tuple[str, ...] = ("question",)

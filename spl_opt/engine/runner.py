@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from spl_opt.core.protocols import Editor, Program, Scorer
 from spl_opt.core.records import Candidate, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
 from spl_opt.engine.optimizer import Optimizer
+from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
 from spl_opt.lm.config import LMConfig
@@ -77,10 +78,15 @@ def execute(
     config: RunConfig,
     run_dir: Path,
     length: LengthCounter | None = None,
-    log: Callable[[str], None] = print,
+    reporter: Reporter | None = None,
 ) -> RunReport:
-    """Run (or resume) a search in `run_dir`, then evaluate the seed and the best prompt on test data."""
+    """Run (or resume) a search in `run_dir`, then evaluate the seed and the best prompt on test data.
+
+    The report's wall and LM seconds are this session's: a resumed run's replayed work costs nothing.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
+    reporter = reporter or Reporter(run_dir, config.budget, quiet=True, echo=False)
+    log = reporter.line
     start = time.monotonic()
     journal = Journal(run_dir / JOURNAL)
     cache = EvalCache(run_dir / CACHE)
@@ -118,6 +124,14 @@ def execute(
                         f"[{req.candidate.operator}] {req.candidate.id}  (rollouts "
                         f"{len(optimizer.state.rollouts) + len(req.examples)})"
                     )
+            reporter.update(
+                Snapshot(
+                    rollouts=len(optimizer.state.rollouts),
+                    best_accuracy=optimizer.best_accuracy(),
+                    front_size=len(optimizer.front()),
+                    iterations=optimizer.state.started,
+                )
+            )
             return evaluations
 
         search = optimizer.run(evaluate)
@@ -133,12 +147,13 @@ def execute(
     finally:
         backend.close()
         cache.close()
+        reporter.close()
     test_usage = RoleUsage()
     tested = [ev for ev in (seed_test, best_test) if ev is not None]
     unique = {(ev.candidate_id, r.example_id): r for ev in tested for r in ev.results}
     for r in unique.values():
         test_usage = test_usage.add(r.input_tokens, r.output_tokens, r.latency)
-    lm_seconds = search.task_usage.seconds + search.editor_usage.seconds + test_usage.seconds
+    lm_seconds = evaluator.fresh_seconds + optimizer.editor_fresh_seconds
     report = RunReport(
         task=task.name,
         search=search,
@@ -147,6 +162,7 @@ def execute(
         test_usage=test_usage,
         wall_seconds=time.monotonic() - start,
         lm_seconds=lm_seconds,
+        input_fields=tuple(task.train[0].inputs),
     )
     journal.append("finished", stop_reason=search.stop_reason, best=search.best.candidate.id)
     journal.close()
@@ -154,7 +170,17 @@ def execute(
     return report
 
 
-def run_config(config: RunConfig, *, log: Callable[[str], None] = print) -> tuple[RunReport, Path]:
+SESSION_KEYS = {"run_dir", "quiet", "mlflow"}  # how a session runs and reports, not what the run is
+
+
+def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
+    new = config.model_dump(mode="json")
+    return {k: v for k, v in saved.items() if k not in SESSION_KEYS} == {
+        k: v for k, v in new.items() if k not in SESSION_KEYS
+    }
+
+
+def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path]:
     """The CLI's main job: optimize the system prompt of a built-in or file task on the configured LMs."""
     from spl_opt.lm.config import build_lm
     from spl_opt.programs import ChatProgram
@@ -170,39 +196,47 @@ def run_config(config: RunConfig, *, log: Callable[[str], None] = print) -> tupl
         seed=config.seed,
     )
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    if (run_dir / CONFIG).exists() and read_config(run_dir) != config.model_dump(mode="json"):
+    if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
         raise RunDirError(
             f"{run_dir} holds a different run; use `spl-opt resume {run_dir}` or another --run-dir"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CONFIG, config.model_dump(mode="json"))
-    log(
+    reporter = Reporter(run_dir, config.budget, quiet=config.quiet, echo=echo)
+    reporter.line(
         f"task {task.name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} test; "
         f"task LM {config.task_lm.model}, editor LM {config.editor_lm.model}; run dir {run_dir}"
     )
-    task_lm = build_lm(config.task_lm)
-    editor_lm = build_lm(config.editor_lm) if config.search.operators.get("editor", 0) > 0 else None
-    program = ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}")
-    seed = Playbook(preamble=config.seed_prompt or task.seed_prompt)
+    try:
+        task_lm = build_lm(config.task_lm)
+        editor_lm = build_lm(config.editor_lm) if config.search.operators.get("editor", 0) > 0 else None
+    except BaseException:
+        reporter.close()
+        raise
     report = execute(
         task=task,
-        program=program,
+        program=ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}"),
         scorer=task_scorer(task),
-        seed_playbook=seed,
+        seed_playbook=Playbook(preamble=config.seed_prompt or task.seed_prompt),
         operators=default_operators(editor_lm),
         config=config,
         run_dir=run_dir,
         length=token_counter(task_lm, config.task_lm),
-        log=log,
+        reporter=reporter,
     )
+    if config.mlflow:
+        from spl_opt.tracking import log_run
+
+        log_run(config.mlflow, config, report, run_dir)
     return report, run_dir
 
 
-def resume(run_dir: Path, *, log: Callable[[str], None] = print) -> tuple[RunReport, Path]:
+def resume(run_dir: Path, *, quiet: bool | None = None, echo: bool = True) -> tuple[RunReport, Path]:
     """Continue a killed run from its directory: finished evaluations and proposals are replayed."""
     from spl_opt.config import validate_config
 
     config = validate_config(read_config(run_dir))
-    if not (run_dir / JOURNAL).exists():
-        log(f"{run_dir}: no journal yet, starting the run")
-    return run_config(config.model_copy(update={"run_dir": str(run_dir)}), log=log)
+    update: dict[str, Any] = {"run_dir": str(run_dir)}
+    if quiet is not None:
+        update["quiet"] = quiet
+    return run_config(config.model_copy(update=update), echo=echo)

@@ -44,7 +44,6 @@ def _run(run_dir, task, kill_task_at=None, kill_editor_at=None):
         operators=default_operators(editor_lm),
         config=CONFIG,
         run_dir=run_dir,
-        log=lambda _: None,
     )
     return report, task_lm.engine, editor_lm.engine
 
