@@ -141,7 +141,7 @@ class WorkedExampleOperator:
             return Proposal(editor_id=self.editor_id, error="no new example to show")
         pick = fresh[evidence.seed % len(fresh)]
         short_success = pick.score >= 1.0 and len(pick.output) <= self.max_output_chars
-        answer = pick.output if short_success else pick.target
+        answer = re.sub(r"^\s*A:\s*", "", pick.output) if short_success else pick.target
         text = " ".join(f"Q: {pick.input} A: {answer}".split())
         if len(text) > self.max_chars:
             return Proposal(editor_id=self.editor_id, error="example too long to show")

@@ -127,10 +127,10 @@ class Optimizer:
             except StopIteration:
                 self._jobs.remove(job)
 
-    def run(self, evaluate: object) -> SearchResult:
+    def run(self, evaluate: Callable[[list[EvalRequest]], Sequence[Evaluation]]) -> SearchResult:
         """Loop ask/tell with `evaluate(requests) -> evaluations` until the budget is spent."""
         while requests := self.ask():
-            self.tell(evaluate(requests))  # type: ignore[operator]
+            self.tell(evaluate(requests))
         return self.result()
 
     # ----- iterations ------------------------------------------------------------------------------

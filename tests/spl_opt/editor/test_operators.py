@@ -71,3 +71,8 @@ def test_worked_example_adds_few_shots_then_replaces_one():
     )
     assert op.propose(shown, Evidence(successes=(success,))).error
     assert op.propose(PB, Evidence()).error
+
+
+def test_worked_example_does_not_repeat_the_answer_marker():
+    edit = WorkedExampleOperator().propose(PB, Evidence(successes=(_item(1.0, "A: 3"),))).edits[0]
+    assert edit.text.endswith("? A: 3") and "A: A:" not in edit.text
