@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write a self-contained HTML report with figures")
     rep.add_argument("run_dir")
     rep.add_argument("--out", help="output directory (default RUN_DIR/report)")
+    rep.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure each strategy's contribution (runs the task LM on validation data)",
+    )
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the run's ledger")
     dash.add_argument("run_dir")
     dash.add_argument("--host", default="127.0.0.1")
@@ -162,7 +167,14 @@ def _other(args: argparse.Namespace) -> int:
     elif args.command == "report":
         from spl_opt.report import write_report
 
-        print(f"wrote {write_report(Path(args.run_dir), Path(args.out) if args.out else None)}")
+        run_dir = Path(args.run_dir)
+        measured: tuple[Any, ...] = ()
+        if args.measure:
+            from spl_opt.engine.ablation import measure_ablations
+            from spl_opt.export import load_report
+
+            measured = tuple(measure_ablations(run_dir, load_report(run_dir)))
+        print(f"wrote {write_report(run_dir, Path(args.out) if args.out else None, measured=measured)}")
     elif args.command == "dashboard":
         from spl_opt.dashboard import serve
 

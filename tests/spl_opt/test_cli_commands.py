@@ -149,3 +149,13 @@ def test_mlflow_logging_to_a_local_store(finished_run, tmp_path):
     run_id = log_run(uri, config, load_report(finished_run), finished_run)
     run = mlflow.tracking.MlflowClient(uri).get_run(run_id)
     assert run.data.metrics["learned_val_accuracy"] == 1.0 and run.data.params["task"] == "sums"
+
+
+def test_report_with_measured_strategy_contributions(finished_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(lm_config, "build_lm", _fake_build)
+    out = tmp_path / "report"
+    assert cli.main(["report", str(finished_run), "--out", str(out), "--measure"]) == 0
+    html = (out / "report.html").read_text()
+    assert "not measured" not in html and "+1.000" in html  # without the hint, accuracy drops to 0
+    assert all((out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+               for name in ("pareto", "progress", "lineage", "budget"))
