@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spl_opt.core.protocols import Member
+from spl_opt.core.records import Candidate
 
 STUDY_FILE = "optuna.journal"
 
@@ -28,7 +29,7 @@ def open_storage(storage: str | None, run_dir: Path) -> Any:
 
 
 class OptunaLedger:
-    """Records members as trials, once each (a resumed run re-records nothing)."""
+    """The Ledger seam over an Optuna study: members and rejected children as trials, once each."""
 
     def __init__(self, run_dir: Path, study_name: str, storage: str | None = None) -> None:
         import optuna
@@ -42,25 +43,39 @@ class OptunaLedger:
         )
         self._recorded = {t.user_attrs.get("candidate_id") for t in self.study.get_trials(deepcopy=False)}
 
-    def record(self, member: Member) -> None:
+    def _add(self, candidate: Candidate, **trial: Any) -> None:
         import optuna
 
-        cand, obj = member.candidate, member.evaluation.objectives
-        if cand.id in self._recorded:
+        if candidate.id in self._recorded:
             return
         attrs = {
-            "candidate_id": cand.id,
-            "prompt": cand.prompt,
-            "parents": list(cand.parents),
-            "operator": cand.operator,
-            "generation": cand.generation,
-            "edits": [e.model_dump(mode="json") for e in cand.edits],
-            "cost_tokens": obj.cost_tokens,
+            "candidate_id": candidate.id,
+            "prompt": candidate.prompt,
+            "parents": list(candidate.parents),
+            "operator": candidate.operator,
+            "generation": candidate.generation,
+            "edits": [e.model_dump(mode="json") for e in candidate.edits],
+            **trial.pop("user_attrs", {}),
         }
-        self.study.add_trial(
-            optuna.trial.create_trial(values=[obj.accuracy, obj.length_tokens], user_attrs=attrs)
+        self.study.add_trial(optuna.trial.create_trial(user_attrs=attrs, **trial))
+        self._recorded.add(candidate.id)
+
+    def record_member(self, member: Member) -> None:
+        """A COMPLETE trial with values (validation accuracy, prompt tokens)."""
+        obj = member.evaluation.objectives
+        self._add(
+            member.candidate,
+            values=[obj.accuracy, obj.length_tokens],
+            user_attrs={"cost_tokens": obj.cost_tokens},
         )
-        self._recorded.add(cand.id)
+
+    def record_rejected(self, candidate: Candidate, minibatch_accuracy: float) -> None:
+        """A PRUNED trial: screening is early stopping, its minibatch accuracy the intermediate value."""
+        import optuna
+
+        self._add(
+            candidate, state=optuna.trial.TrialState.PRUNED, intermediate_values={0: minibatch_accuracy}
+        )
 
     def front_ids(self) -> list[str]:
         """Candidate ids of the study's Pareto front (`best_trials`)."""

@@ -75,6 +75,17 @@ class Selector(Protocol):
     def survivors(self, population: Sequence[Member], size: int) -> list[Member]: ...
 
 
+class Ledger(Protocol):
+    """Records the search for people and tools: every member, and every child rejected at screening.
+
+    Recording the same candidate twice (a resumed run replays its history) records it once.
+    """
+
+    def record_member(self, member: Member) -> None: ...
+
+    def record_rejected(self, candidate: Candidate, minibatch_accuracy: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class Ok(Generic[T]):
     value: T

@@ -23,7 +23,7 @@ from search.pareto import pareto_front
 from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
-from spl_opt.core.protocols import Editor, Evidence, EvidenceItem, Member, Selector
+from spl_opt.core.protocols import Editor, Evidence, EvidenceItem, Ledger, Member, Selector
 from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
 from spl_opt.engine.journal import Journal
 from spl_opt.engine.result import RoleUsage, SearchResult
@@ -73,7 +73,7 @@ class Optimizer:
         budget: Budget | None = None,
         selector: Selector | None = None,
         random_seed: int = 0,
-        on_member: Callable[[Member], None] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         if not train or not val:
             raise ValueError("the optimizer needs at least one train and one validation example")
@@ -86,7 +86,7 @@ class Optimizer:
         self.budget = budget or Budget(max_rollouts=300)
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
-        self.on_member = on_member
+        self.ledger = ledger
         self.editor_fresh_seconds = 0.0  # editor time spent in this session (replayed proposals cost none)
         self.state = _State()
         self.stop_reason: str | None = None
@@ -191,6 +191,8 @@ class Optimizer:
             child_score=new.accuracy,
             accepted=accepted,
         )
+        if not accepted and self.ledger is not None:
+            self.ledger.record_rejected(child, new.accuracy)
         if accepted:
             val_eval = yield EvalRequest(child, self.val, "val")
             self._add_member(Member(candidate=child, evaluation=val_eval), iteration=i)
@@ -280,8 +282,8 @@ class Optimizer:
             candidate_id=member.candidate.id,
             evaluation=member.evaluation.model_dump(mode="json"),
         )
-        if self.on_member is not None:
-            self.on_member(member)
+        if self.ledger is not None:
+            self.ledger.record_member(member)
 
     def best(self) -> Member | None:
         """The best member by validation accuracy, then shorter prompt."""

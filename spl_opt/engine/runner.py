@@ -108,7 +108,7 @@ def execute(
             search=config.search,
             budget=config.budget,
             random_seed=config.seed,
-            on_member=OptunaLedger(run_dir, study_name=task.name, storage=config.storage).record,
+            ledger=OptunaLedger(run_dir, study_name=task.name, storage=config.storage),
         )
 
         def evaluate(requests: list[EvalRequest]) -> list[Any]:

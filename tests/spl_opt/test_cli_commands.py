@@ -157,5 +157,24 @@ def test_report_with_measured_strategy_contributions(finished_run, tmp_path, mon
     assert cli.main(["report", str(finished_run), "--out", str(out), "--measure"]) == 0
     html = (out / "report.html").read_text()
     assert "not measured" not in html and "+1.000" in html  # without the hint, accuracy drops to 0
-    assert all((out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-               for name in ("pareto", "progress", "lineage", "budget"))
+    assert all(
+        (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        for name in ("pareto", "progress", "lineage", "budget")
+    )
+
+
+def test_the_ledger_holds_every_evaluated_candidate_and_its_front_matches_the_run(finished_run):
+    import optuna
+
+    from search.ledger import OptunaLedger
+    from spl_opt.export import load_report
+
+    report = load_report(finished_run)
+    study = OptunaLedger(finished_run, "sums").study
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    events = [json.loads(line) for line in (finished_run / "journal.jsonl").read_text().splitlines()]
+    assert {t.user_attrs["candidate_id"] for t in complete} == {m.candidate.id for m in report.search.members}
+    assert len(pruned) == sum(1 for e in events if e["event"] == "screen" and not e["accepted"])
+    front = {m.candidate.id for m in report.search.front}
+    assert {t.user_attrs["candidate_id"] for t in study.best_trials} == front
