@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,16 @@ def test_tiny_optimize_run_end_to_end(tmp_path):
     assert len(result["best_test"]["results"]) == 4
     assert result["search"]["task_usage"]["output_tokens"] > 0
     assert (run_dir / "prompt.txt").read_text().strip()
+
+    report = _spl("report", str(run_dir))  # the report of a real run: figures, front and lineage
+    out, _ = report.communicate(timeout=300)
+    assert report.returncode == 0, out
+    html = (run_dir / "report" / "report.html").read_text()
+    assert all(
+        (run_dir / "report" / f"{n}.png").exists() for n in ("pareto", "progress", "lineage", "budget")
+    )
+    front_ids = [m["candidate"]["playbook"] for m in result["search"]["front"]]
+    assert all(escape(pb["preamble"]) in html for pb in front_ids)
 
 
 def _cache_keys(run_dir: Path) -> list[tuple[str, ...]]:
