@@ -138,7 +138,7 @@ def optimize(
         program=runnable,
         scorer=scorer,
         seed_playbook=seed_pb,
-        operators=default_operators(edit_lm),
+        operators=default_operators(edit_lm, task.train),
         config=config,
         run_dir=directory,
         reporter=Reporter(directory, budget, quiet=True, echo=verbose),

@@ -12,7 +12,14 @@ from spl_opt.core.errors import ConfigError
 from spl_opt.core.records import Record
 from spl_opt.lm.config import LMConfig
 
-DEFAULT_OPERATORS = {"editor": 0.45, "worked-example": 0.3, "ablate": 0.1, "merge": 0.1, "compress": 0.05}
+DEFAULT_OPERATORS = {
+    "editor": 0.4,
+    "worked-example": 0.3,
+    "answer-format": 0.15,
+    "ablate": 0.1,
+    "merge": 0.1,
+    "compress": 0.05,
+}
 
 
 class SearchConfig(Record):

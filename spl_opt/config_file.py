@@ -51,8 +51,9 @@ parallel = 1                  # iterations in flight at once (raise for remote A
 workers = 1                   # evaluation threads (1 for the embedded model)
 
 [search.operators]            # relative weights; 0 disables an operator
-editor = 0.45
+editor = 0.4
 worked-example = 0.3
+answer-format = 0.15
 ablate = 0.1
 merge = 0.1
 compress = 0.05

@@ -164,3 +164,44 @@ class WorkedExampleOperator:
                 editor_id=self.editor_id,
             )
         return Proposal(editor_id=self.editor_id, edits=(edit,))
+
+
+class AnswerFormatOperator:
+    """State the data's answer convention as a rule: the exact final-answer line the scorer reads.
+
+    Built from the task's training targets (never from validation or test data): a small label set
+    ("yes"/"no", "(A)".."(E)") is listed; numeric targets ask for a number; free-form targets are
+    shown by one example. Applies once per playbook; like every edit, it is kept only if it scores.
+    """
+
+    editor_id = "answer-format"
+    title = "Answer format"
+
+    def __init__(self, targets: tuple[str, ...], labels: tuple[str, ...] | None, numeric: bool) -> None:
+        if numeric:
+            self.rule = "End your reply with a last line 'Answer: N', where N is only the final number."
+        elif labels:
+            shown = ", ".join(labels)
+            self.rule = f"End your reply with a last line 'Answer: X', where X is exactly one of: {shown}."
+        else:
+            example = min(targets, key=len) if targets else "..."
+            self.rule = (
+                f"End your reply with a last line 'Answer: ' followed by only the final answer, "
+                f"written exactly in the expected form (for example: Answer: {example})."
+            )
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        if any(s.title == self.title for s in parent.strategies):
+            return Proposal(editor_id=self.editor_id, error="the playbook states the answer format already")
+        return Proposal(
+            editor_id=self.editor_id,
+            edits=(
+                Edit(
+                    op="add",
+                    title=self.title,
+                    text=self.rule,
+                    rationale="state the answer convention of the data",
+                    editor_id=self.editor_id,
+                ),
+            ),
+        )

@@ -9,14 +9,14 @@ from typing import Any
 
 from evaluators.cache import EvalCache
 from evaluators.length import LengthCounter
-from evaluators.metrics import exact_match, labels_of, numeric_match
+from evaluators.metrics import exact_match, labels_of, numeric_match, parse_number
 from evaluators.task import EvalRequest, TaskEvaluator
 from search.backends import SerialBackend, ThreadBackend
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
 from spl_opt.core.errors import LMError, RunDirError
 from spl_opt.core.protocols import Editor, Program, Scorer
-from spl_opt.core.records import Candidate, Playbook, TaskData
+from spl_opt.core.records import Candidate, Example, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.progress import Reporter, Snapshot
@@ -37,10 +37,12 @@ def _pair(score: Any) -> tuple[float, str]:
     return score.value, score.feedback
 
 
-def default_operators(editor_lm: Any | None) -> dict[str, Editor]:
-    """The LM editor (when an editor LM is given) plus every operator that needs no LM."""
+def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) -> dict[str, Editor]:
+    """The LM editor (when an editor LM is given) plus every operator that needs no LM; the
+    answer-format operator when training examples are given."""
     from spl_opt.editor.operators import (
         AblateOperator,
+        AnswerFormatOperator,
         CompressOperator,
         MergeOperator,
         WorkedExampleOperator,
@@ -52,6 +54,10 @@ def default_operators(editor_lm: Any | None) -> dict[str, Editor]:
         "compress": CompressOperator(),
         "worked-example": WorkedExampleOperator(),
     }
+    if train:
+        targets = tuple(e.target for e in train)
+        numeric = all(parse_number(t) is not None for t in targets)
+        ops["answer-format"] = AnswerFormatOperator(targets, labels_of(targets), numeric)
     if editor_lm is not None:
         from spl_opt.editor.dspy_editor import DSPyEditor
 
@@ -218,7 +224,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         program=ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}"),
         scorer=task_scorer(task),
         seed_playbook=Playbook(preamble=config.seed_prompt or task.seed_prompt),
-        operators=default_operators(editor_lm),
+        operators=default_operators(editor_lm, task.train),
         config=config,
         run_dir=run_dir,
         length=token_counter(task_lm, config.task_lm),

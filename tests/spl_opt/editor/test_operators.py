@@ -76,3 +76,15 @@ def test_worked_example_adds_few_shots_then_replaces_one():
 def test_worked_example_does_not_repeat_the_answer_marker():
     edit = WorkedExampleOperator().propose(PB, Evidence(successes=(_item(1.0, "A: 3"),))).edits[0]
     assert edit.text.endswith("? A: 3") and "A: A:" not in edit.text
+
+
+def test_answer_format_states_the_data_convention_once():
+    from spl_opt.editor.operators import AnswerFormatOperator
+
+    labels = AnswerFormatOperator(("yes", "no", "yes"), ("no", "yes"), numeric=False)
+    (edit,) = labels.propose(PB, Evidence()).edits
+    assert edit.op == "add" and "exactly one of: no, yes" in edit.text
+    assert "final number" in AnswerFormatOperator(("3", "12"), None, numeric=True).rule
+    assert "Answer: a b" in AnswerFormatOperator(("a b", "c d e"), None, numeric=False).rule
+    stated = Playbook(preamble="x", strategies=(Strategy(id="s1", title="Answer format", text="..."),))
+    assert labels.propose(stated, Evidence()).error
