@@ -34,26 +34,16 @@ def without_each_strategy(playbook: Playbook) -> list[Candidate]:
 def measure_ablations(run_dir: Path, report: RunReport) -> list[Member]:
     """Validation members for the best playbook minus each strategy (needs the run's task LM)."""
     from spl_opt.config import validate_config
-    from spl_opt.engine.runner import task_scorer, token_counter
+    from spl_opt.engine.runner import chat_program, task_of, task_scorer, token_counter
     from spl_opt.lm.config import build_lm
-    from spl_opt.programs import ChatProgram
-    from spl_opt.tasks.registry import resolve_task
 
     config = validate_config(read_config(run_dir))
-    task = resolve_task(
-        config.task,
-        data_dir=Path(config.data_dir) if config.data_dir else None,
-        data_file=Path(config.data_file) if config.data_file else None,
-        n_train=config.n_train,
-        n_val=config.n_val,
-        n_test=config.n_test,
-        seed=config.seed,
-    )
+    task = task_of(config)
     lm = build_lm(config.task_lm)
     cache = EvalCache(run_dir / CACHE)
     try:
         evaluator = TaskEvaluator(
-            ChatProgram(lm, namespace=f"chat-{config.task_lm.cache_key()}"),
+            chat_program(config, lm),
             task_scorer(task),
             SerialBackend(),
             cache,

@@ -186,13 +186,11 @@ def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
     }
 
 
-def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path]:
-    """The CLI's main job: optimize the system prompt of a built-in or file task on the configured LMs."""
-    from spl_opt.lm.config import build_lm
-    from spl_opt.programs import ChatProgram
+def task_of(config: RunConfig) -> TaskData:
+    """The task data a configuration names, split as the run splits it."""
     from spl_opt.tasks.registry import resolve_task
 
-    task = resolve_task(
+    return resolve_task(
         config.task,
         data_dir=Path(config.data_dir) if config.data_dir else None,
         data_file=Path(config.data_file) if config.data_file else None,
@@ -201,6 +199,20 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         n_test=config.n_test,
         seed=config.seed,
     )
+
+
+def chat_program(config: RunConfig, task_lm: Any) -> Program:
+    """The CLI's task program: one chat call, cached under the task LM's configuration."""
+    from spl_opt.programs import ChatProgram
+
+    return ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}")
+
+
+def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path]:
+    """The CLI's main job: optimize the system prompt of a built-in or file task on the configured LMs."""
+    from spl_opt.lm.config import build_lm
+
+    task = task_of(config)
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
         raise RunDirError(
@@ -221,7 +233,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         raise
     report = execute(
         task=task,
-        program=ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}"),
+        program=chat_program(config, task_lm),
         scorer=task_scorer(task),
         seed_playbook=Playbook(preamble=config.seed_prompt or task.seed_prompt),
         operators=default_operators(editor_lm, task.train),
