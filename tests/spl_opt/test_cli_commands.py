@@ -138,8 +138,9 @@ def test_dashboard_serves_the_ledger_on_loopback(finished_run):
         proc.wait()
 
 
-def test_mlflow_logging_to_a_local_store(finished_run, tmp_path):
+def test_mlflow_logging_to_a_local_store(finished_run, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns
     from spl_opt.config import validate_config
     from spl_opt.export import load_report
     from spl_opt.tracking import log_run
@@ -149,6 +150,7 @@ def test_mlflow_logging_to_a_local_store(finished_run, tmp_path):
     run_id = log_run(uri, config, load_report(finished_run), finished_run)
     run = mlflow.tracking.MlflowClient(uri).get_run(run_id)
     assert run.data.metrics["learned_val_accuracy"] == 1.0 and run.data.params["task"] == "sums"
+    assert (tmp_path / "mlruns").is_dir()
 
 
 def test_report_with_measured_strategy_contributions(finished_run, tmp_path, monkeypatch, capsys):
