@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--measure",
         action="store_true",
-        help="measure each strategy's contribution (runs the task LM on validation data)",
+        help="measure each strategy's contribution on validation data and the best-so-far prompt's "
+        "test accuracy along the search (runs the task LM, through the run's cache)",
     )
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the run's ledger")
     dash.add_argument("run_dir")
@@ -169,12 +170,16 @@ def _other(args: argparse.Namespace) -> int:
 
         run_dir = Path(args.run_dir)
         measured: tuple[Any, ...] = ()
+        curve: list[tuple[int, float]] = []
         if args.measure:
-            from spl_opt.engine.ablation import measure_ablations
+            from spl_opt.engine.measure import measure_ablations, measure_test_curve
             from spl_opt.export import load_report
 
-            measured = tuple(measure_ablations(run_dir, load_report(run_dir)))
-        print(f"wrote {write_report(run_dir, Path(args.out) if args.out else None, measured=measured)}")
+            report = load_report(run_dir)
+            measured = tuple(measure_ablations(run_dir, report))
+            curve = measure_test_curve(run_dir, report)
+        out = Path(args.out) if args.out else None
+        print(f"wrote {write_report(run_dir, out, measured=measured, test_curve=curve)}")
     elif args.command == "dashboard":
         from spl_opt.dashboard import serve
 

@@ -41,7 +41,12 @@ def _candidates(report: RunReport, events: list[dict[str, Any]]) -> dict[str, Ca
     return {**known, **load_candidates(events)}
 
 
-def _figures(report: RunReport, candidates: dict[str, Candidate], out_dir: Path) -> dict[str, Path]:
+def _figures(
+    report: RunReport,
+    candidates: dict[str, Candidate],
+    out_dir: Path,
+    test_curve: Sequence[tuple[int, float]] = (),
+) -> dict[str, Path]:
     from spl_opt.report import figures
     from spl_opt.report.lineage import lineage_tree
 
@@ -54,18 +59,31 @@ def _figures(report: RunReport, candidates: dict[str, Candidate], out_dir: Path)
     return {
         "pareto": figures.pareto_figure(s.members, s.front, out_dir / "pareto.png"),
         "progress": figures.progress_figure(
-            s.history, seed_test, best_test, out_dir / "progress.png", total_rollouts=s.rollouts
+            s.history,
+            seed_test,
+            best_test,
+            out_dir / "progress.png",
+            total_rollouts=s.rollouts,
+            test_curve=test_curve,
         ),
         "lineage": figures.lineage_figure(edges, candidates, accuracy, out_dir / "lineage.png"),
         "budget": figures.budget_figure(report, out_dir / "budget.png"),
     }
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, *, measured: Sequence[Member] = ()) -> Path:
+def write_report(
+    run_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    measured: Sequence[Member] = (),
+    test_curve: Sequence[tuple[int, float]] = (),
+) -> Path:
     """Write the report of the finished run in `run_dir`; returns the HTML file's path.
 
-    `measured` are extra validation members (e.g. from `engine.ablation.measure_ablations`) used for
-    the strategies' contributions. Raises RunDirError when the run has no valid result.json.
+    `measured` are extra validation members (e.g. from `engine.measure.measure_ablations`) used for
+    the strategies' contributions; `test_curve` (rollouts, test accuracy of the best-so-far prompt)
+    points, e.g. from `engine.measure.measure_test_curve`, are drawn on the progress figure. Raises
+    RunDirError when the run has no valid result.json.
     """
     from spl_opt.export import load_report
     from spl_opt.report.html import render_html
@@ -74,7 +92,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, measured: Sequen
     out_dir = out_dir or run_dir / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     candidates = _candidates(report, read_events(run_dir / JOURNAL))
-    figures = _figures(report, candidates, out_dir)
+    figures = _figures(report, candidates, out_dir, test_curve)
     html_path = out_dir / "report.html"
     html_path.write_text(render_html(report, candidates, figures, measured), encoding="utf-8")
     return html_path

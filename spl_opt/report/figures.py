@@ -78,9 +78,11 @@ def progress_figure(
     best_test_acc: float | None,
     path: Path,
     total_rollouts: int | None = None,
+    test_curve: Sequence[tuple[int, float]] = (),
 ) -> Path:
     """Best validation accuracy so far against rollouts (a step line, extended to `total_rollouts`),
-    with the seed's and the learned prompt's test accuracy marked and labelled at the end."""
+    the test accuracy of the best-so-far prompt when measured (`test_curve`), and the seed's and the
+    learned prompt's test accuracy marked and labelled at the end."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     xs = [x for x, _ in history]
@@ -89,6 +91,16 @@ def progress_figure(
     if history:
         ax.step([*xs, end], [*ys, ys[-1]], where="post", color="#1c7ed6", label="best val accuracy")
         ax.scatter(xs, ys, s=14, color="#1c7ed6", zorder=3)
+    if test_curve:
+        txs, tys = [x for x, _ in test_curve], [y for _, y in test_curve]
+        ax.step(
+            [*txs, end],
+            [*tys, tys[-1]],
+            where="post",
+            color="#2b8a3e",
+            alpha=0.8,
+            label="its test accuracy (measured after the search)",
+        )
     for acc, label, color in (
         (seed_test_acc, "seed test", "#868e96"),
         (best_test_acc, "learned test", "#2b8a3e"),

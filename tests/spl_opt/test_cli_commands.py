@@ -180,3 +180,17 @@ def test_the_ledger_holds_every_evaluated_candidate_and_its_front_matches_the_ru
     assert len(pruned) == sum(1 for e in events if e["event"] == "screen" and not e["accepted"])
     front = {m.candidate.id for m in report.search.front}
     assert {t.user_attrs["candidate_id"] for t in study.best_trials} == front
+
+
+def test_test_curve_follows_the_best_so_far_prompt(finished_run, monkeypatch):
+    from spl_opt.engine.measure import best_so_far, measure_test_curve
+    from spl_opt.export import load_report
+
+    monkeypatch.setattr(lm_config, "build_lm", _fake_build)
+    report = load_report(finished_run)
+    curve = measure_test_curve(finished_run, report)
+    assert [x for x, _ in curve] == [x for x, _ in report.search.history]
+    assert curve[0][1] == report.seed_test.objectives.accuracy
+    assert curve[-1][1] == report.best_test.objectives.accuracy
+    bests = best_so_far(report.search.members)
+    assert bests[0].id == report.search.seed.candidate.id and bests[-1].id == report.search.best.candidate.id
