@@ -48,7 +48,6 @@ class TaskEvaluator:
         self.cache = cache if cache is not None else EvalCache()
         self.length = length or LengthCounter()
         self._lock = threading.Lock()
-        self.fresh_calls = 0
         self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
 
     def _key(self, candidate: Candidate, example: Example) -> tuple[str, str, str]:
@@ -107,7 +106,6 @@ class TaskEvaluator:
         work = [(cand, tuple(exs)) for cand, exs in todo.values()]
         for attempt in (1, 2):  # a chunk whose worker died is retried once, then recorded as failed
             outcomes = self.backend.map(self._run_chunk, work)
-            self.fresh_calls += sum(len(exs) for _, exs in work)
             failed = [(w, o) for w, o in zip(work, outcomes, strict=True) if isinstance(o, Err)]
             work = [
                 (cand, tuple(ex for ex in exs if self.cache.get(self._key(cand, ex)) is None))
