@@ -8,9 +8,11 @@ came mid-write) is skipped on load.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
+from spl_opt.core.jsonl import open_append
 from spl_opt.core.records import ExampleResult, dumps
 
 CacheKey = tuple[str, str, str]
@@ -26,7 +28,7 @@ class EvalCache:
         self.skipped_lines = 0
         if path is not None and path.exists():
             self._load(path)
-        self._file = path.open("a", encoding="utf-8") if path is not None else None
+        self._file = open_append(path) if path is not None else None
 
     def _load(self, path: Path) -> None:
         with path.open(encoding="utf-8") as f:
@@ -34,9 +36,21 @@ class EvalCache:
                 try:
                     row = json.loads(line)
                     key = (row["key"][0], row["key"][1], row["key"][2])
-                    self._data[key] = ExampleResult.model_validate(row["result"])
+                    if row.get("discard"):
+                        self._data.pop(key, None)
+                    else:
+                        self._data[key] = ExampleResult.model_validate(row["result"])
                 except (ValueError, KeyError, TypeError, IndexError):
                     self.skipped_lines += 1
+
+    def discard(self, keys: list[CacheKey]) -> None:
+        """Forget results (e.g. failures of an LM that was down before anything used them)."""
+        with self._lock:
+            for key in keys:
+                if self._data.pop(key, None) is not None and self._file is not None:
+                    self._file.write(f'{{"key":{json.dumps(list(key))},"discard":true}}\n')
+            if self._file is not None:
+                self._file.flush()
 
     def get(self, key: CacheKey) -> ExampleResult | None:
         with self._lock:
@@ -48,6 +62,7 @@ class EvalCache:
             if self._file is not None:
                 self._file.write(f'{{"key":{json.dumps(list(key))},"result":{dumps(result)}}}\n')
                 self._file.flush()
+                os.fsync(self._file.fileno())
 
     def __len__(self) -> int:
         return len(self._data)

@@ -50,7 +50,14 @@ def normalize(text: str) -> str:
 # --- answer extraction -------------------------------------------------------------------------
 
 _MARKERS = (
-    re.compile(r"\b(?:final\s+)?answer\b\s*(?:is\b|:|=)[ \t]*:?[ \t]*(?P<rest>[^\n]*)", re.IGNORECASE),
+    re.compile(
+        r"\b(?:final\s+)?answer\b[*_`]*\s*(?:is\b|:|=|-(?=\s))[*_`]*[ \t]*:?[ \t]*(?P<rest>[^\n]*)",
+        re.IGNORECASE,
+    ),
+    # an "Answer" heading or bold line alone, the answer on the next line
+    re.compile(
+        r"^[#*_ \t]*(?:final\s+)?answer[*_: \t]*\n+[ \t]*(?P<rest>[^\n]+)", re.IGNORECASE | re.MULTILINE
+    ),
     re.compile(r"####[ \t]*(?P<rest>[^\n]*)"),
     re.compile(r"\\boxed\{(?P<rest>(?:[^{}]|\{[^{}]*\})*)\}"),
 )
@@ -166,6 +173,7 @@ def extract_number(output: str) -> str | None:
 
     Prefers a number after the last answer marker (after its last "=" if any); else the last number.
     """
+    output = output.replace("\u2212", "-")  # a typographic minus sign
     marker = _last_marker(output)
     if marker is not None:
         rest = marker[0]

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from search.ledger import STUDY_FILE, open_storage
 from spl_opt.core.errors import RunDirError, SplError
-from spl_opt.engine.journal import read_config
+from spl_opt.engine.journal import CONFIG, read_config
 
 
 def serve(run_dir: Path, *, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the dashboard until interrupted."""
-    storage_url = read_config(run_dir).get("storage")
+    storage_url = read_config(run_dir).get("storage") if (run_dir / CONFIG).is_file() else None
     if not storage_url and not (run_dir / STUDY_FILE).is_file():
         raise RunDirError(f"{run_dir} has no Optuna ledger ({STUDY_FILE}) yet")
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spl_opt.core.errors import RunDirError
+from spl_opt.core.jsonl import open_append
 
 JOURNAL = "journal.jsonl"
 CACHE = "cache.jsonl"
@@ -40,7 +41,7 @@ class Journal:
                         self.torn_lines += 1  # a write cut by a kill: that event is simply redone
         self._replay = [e for e in self.events if e.get("event") != SESSION]
         self._cursor = 0
-        self._file = path.open("a", encoding="utf-8")
+        self._file = open_append(path)
 
     @property
     def replaying(self) -> bool:

@@ -87,6 +87,7 @@ class Optimizer:
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
         self.ledger = ledger
+        self.recorded_end: tuple[int, str] | None = None  # (iterations, stop reason) of a finished run
         self.editor_fresh_seconds = 0.0  # editor time spent in this session (replayed proposals cost none)
         self.state = _State()
         self.stop_reason: str | None = None
@@ -273,8 +274,9 @@ class Optimizer:
             self.state.population = self.selector.survivors(
                 self.state.population, self.search.population_size
             )
-        if best_before is None or _rank(member) > _rank(best_before):
-            self.state.last_improvement = iteration
+        accuracy = member.evaluation.objectives.accuracy
+        if best_before is None or accuracy > best_before.evaluation.objectives.accuracy:
+            self.state.last_improvement = iteration  # patience counts accuracy gains, not shorter prompts
         self.state.history.append((len(self.state.rollouts), self.best_accuracy()))
         self.journal.append(
             "member",
@@ -303,6 +305,9 @@ class Optimizer:
         return sorted(unique.values(), key=lambda m: m.evaluation.objectives.length_tokens)
 
     def _budget_reason(self) -> str | None:
+        if self.recorded_end is not None:  # a finished run replays exactly to where it stopped
+            iterations, reason = self.recorded_end
+            return reason if self.state.started >= iterations else None
         if self.state.idle >= MAX_IDLE_ITERATIONS:
             return f"no operator produced a usable edit in {MAX_IDLE_ITERATIONS} iterations"
         return exhausted(

@@ -117,9 +117,18 @@ def execute(
             ledger=OptunaLedger(run_dir, study_name=task.name, storage=config.storage),
         )
 
+        finished = journal.of_kind("finished")
+        if finished:  # rerunning a finished run: replay it, do not extend it past its recorded end
+            optimizer.recorded_end = (
+                int(finished[-1].get("iterations", 0)),
+                str(finished[-1]["stop_reason"]),
+            )
+
         def evaluate(requests: list[EvalRequest]) -> list[Any]:
             evaluations = evaluator.evaluate_many(requests)
             if not optimizer.state.members and all(r.error for r in evaluations[0].results):
+                seed = requests[0]  # nothing used these failures: forget them, so a resume retries
+                cache.discard([(seed.candidate.id, ex.id, program.cache_namespace) for ex in seed.examples])
                 raise LMError(
                     f"the task LM failed on every validation example: {evaluations[0].results[0].error}"
                 )
@@ -170,7 +179,12 @@ def execute(
         lm_seconds=lm_seconds,
         input_fields=tuple(task.train[0].inputs),
     )
-    journal.append("finished", stop_reason=search.stop_reason, best=search.best.candidate.id)
+    journal.append(
+        "finished",
+        stop_reason=search.stop_reason,
+        best=search.best.candidate.id,
+        iterations=search.iterations,
+    )
     journal.close()
     write_outputs(run_dir, report)
     return report

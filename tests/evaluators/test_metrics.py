@@ -1,3 +1,5 @@
+import pytest
+
 from evaluators.metrics import (
     Score,
     exact_match,
@@ -112,3 +114,24 @@ def test_labels_of() -> None:
     assert labels_of([str(i % 20) for i in range(100)]) is None  # more than max_labels
     assert labels_of([str(i % 20) for i in range(100)], max_labels=20) is not None
     assert labels_of([]) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "**Answer**: 18\n\n(3 eggs left over, 2 days)",
+        "### Answer\n18\n\nIt took 2 days.",
+        "**Final Answer**\n18\nso 2 days pass.",
+        "Answer - 18, after 2 days",
+    ],
+)
+def test_markdown_answer_markers_are_read(output):
+    assert numeric_match("18", output).value == 1.0
+
+
+def test_markdown_markers_with_labels_and_a_typographic_minus():
+    labels = ("no", "yes")
+    assert exact_match("yes", "**Answer**: Yes\n\nReason: no evidence against it.", labels).value == 1.0
+    options = ("(A)", "(B)", "(C)", "(D)")
+    assert exact_match("(B)", "**Answer**: (B)\n\nNot (A) because it is too small.", options).value == 1.0
+    assert numeric_match("-3", "Answer: \u22123").value == 1.0

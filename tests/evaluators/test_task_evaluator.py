@@ -91,3 +91,27 @@ def test_many_candidates_in_parallel_keep_order():
             [EvalRequest(c, EXAMPLES, "val") for c in cands]
         )
     assert [e.candidate_id for e in evs] == [c.id for c in cands]
+
+
+def test_a_torn_cache_line_does_not_swallow_the_next_result(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    cache = EvalCache(path)
+    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:1], "val")
+    cache.close()
+    with path.open("a") as f:
+        f.write('{"key": ["torn')
+    cache = EvalCache(path)
+    assert cache.skipped_lines == 1
+    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:2], "val")
+    cache.close()
+    assert len(EvalCache(path)) == 2
+
+
+def test_discarded_results_are_forgotten_after_reload(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    cache = EvalCache(path)
+    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:2], "val")
+    cache.discard([(CAND.id, "e0", "echo")])
+    cache.close()
+    reloaded = EvalCache(path)
+    assert reloaded.get((CAND.id, "e0", "echo")) is None and reloaded.get((CAND.id, "e1", "echo")) is not None

@@ -90,3 +90,58 @@ def test_torn_last_lines_are_skipped_on_resume(tmp_path, toy_task):
             f.write('{"event": "cand')  # a write cut by the kill
     resumed, _, _ = _run(run_dir, toy_task)
     assert resumed.search.best.evaluation.objectives.accuracy == 1.0
+
+
+def test_rerunning_a_run_finished_by_its_time_budget_replays_it(tmp_path, toy_task):
+    import time as _time
+
+    from spl_opt.engine import runner
+
+    slow = StrategyFollower(_sum, HINT, wrong=lambda u: "It is 0.")
+
+    def answer(system, user):
+        _time.sleep(0.01)
+        return slow(system, user)
+
+    from search.budget import Budget
+
+    config = CONFIG.model_copy(update={"budget": Budget(max_wall_seconds=0.4)})
+    reports = []
+    for _ in range(2):
+        editor = scripted_lm([editor_reply("add", f"Always {HINT}; end with 'Answer: N'.")])
+        reports.append(
+            runner.execute(
+                task=toy_task,
+                program=ChatProgram(scripted_lm(answer)),
+                scorer=task_scorer(toy_task),
+                seed_playbook=Playbook(preamble=toy_task.seed_prompt),
+                operators=default_operators(editor),
+                config=config,
+                run_dir=tmp_path / "run",
+            )
+        )
+    first, again = reports
+    assert "time budget" in first.search.stop_reason and again.search.stop_reason == first.search.stop_reason
+    assert [m.candidate.id for m in again.search.members] == [m.candidate.id for m in first.search.members]
+
+
+def test_a_run_whose_lm_was_down_at_the_start_resumes_once_it_is_up(tmp_path, toy_task):
+    from spl_opt.core.errors import LMError
+    from spl_opt.engine import runner
+
+    def run(task_lm):
+        return runner.execute(
+            task=toy_task,
+            program=ChatProgram(task_lm, namespace="same"),
+            scorer=task_scorer(toy_task),
+            seed_playbook=Playbook(preamble=toy_task.seed_prompt),
+            operators=default_operators(scripted_lm([editor_reply("add", f"Always {HINT}.")])),
+            config=CONFIG,
+            run_dir=tmp_path / "run",
+        )
+
+    with pytest.raises(LMError, match="failed on every validation example"):
+        run(scripted_lm(["x"], fail_on=lambda s, u: True))
+    report = run(scripted_lm(StrategyFollower(_sum, HINT, wrong=lambda u: "It is 0.")))
+    assert not any(r.error for r in report.search.seed.evaluation.results)
+    assert report.search.best.evaluation.objectives.accuracy == 1.0
