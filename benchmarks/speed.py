@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from evaluators.task import TaskEvaluator
-from search.backends import SerialBackend
 from spl_opt.config import SearchConfig, validate_config
 from spl_opt.core.records import Candidate, Playbook, Strategy
 from spl_opt.engine.runner import default_operators, execute, run_config, task_scorer, token_counter
@@ -79,9 +78,7 @@ def kv_cache(n_examples: int, max_tokens: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for label, prefix in (("warmup", True), ("cache_on", True), ("cache_off", False)):
         lm = build_lm(config, prefix_cache=prefix)
-        evaluator = TaskEvaluator(
-            ChatProgram(lm), task_scorer(task), SerialBackend(), length=token_counter(lm, config)
-        )
+        evaluator = TaskEvaluator.local(ChatProgram(lm), task_scorer(task), length=token_counter(lm, config))
         examples = task.test[:3] if label == "warmup" else task.test
         start = time.perf_counter()
         ev = evaluator.evaluate(Candidate(playbook=LONG_PLAYBOOK), examples, "test")

@@ -1,16 +1,27 @@
-"""The task evaluator: runs a program with a candidate's prompt over examples and scores each output."""
+"""The task evaluator: runs a candidate's prompt over examples on a backend and scores each output.
+
+Results stream in per example: each is cached as soon as it finishes, so a killed run or a lost worker
+loses at most the calls in flight. A call whose worker died is retried once (the backend sends it to
+another worker) and then recorded as a failed example.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 from evaluators.cache import EvalCache
 from evaluators.length import LengthCounter
-from spl_opt.core.protocols import Backend, Err, Program, Scorer
+from evaluators.worker import Worker, short
+from search.backends import SerialBackend, ThreadBackend
+from spl_opt.core.errors import WorkerLost
+from spl_opt.core.protocols import Backend, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, ExampleResult, Objectives, Split
+
+Key = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -22,126 +33,174 @@ class EvalRequest:
     split: Split
 
 
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class TaskEvaluator:
-    """Scores candidates; one candidate's uncached examples run back to back on one worker.
+    """Scores candidates on a backend; computes only what the cache lacks, and nothing twice at once.
 
-    Keeping a candidate's examples together lets a local model reuse the KV cache of the shared
-    system prompt. A failing call or scorer becomes a failed example (score 0) with the error as
-    feedback; it never fails the evaluation.
+    A failing call or scorer becomes a failed example (score 0) with the error as feedback; it never
+    fails the evaluation. `on_lost(message)` is called for every call lost with its worker.
     """
 
     def __init__(
         self,
-        program: Program,
-        scorer: Scorer,
         backend: Backend,
+        *,
+        namespace: str,
         cache: EvalCache | None = None,
         length: LengthCounter | None = None,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
-        self.program = program
-        self.scorer = scorer
         self.backend = backend
+        self.namespace = namespace
         self.cache = cache if cache is not None else EvalCache()
         self.length = length or LengthCounter()
+        self.on_lost = on_lost
         self._lock = threading.Lock()
+        self._inflight: dict[Key, Future[ExampleResult]] = {}
         self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
+        self.lost_calls = 0  # calls whose worker died (each retried once)
+        self.failed_calls = 0  # calls lost twice, recorded as failed examples
 
-    def _key(self, candidate: Candidate, example: Example) -> tuple[str, str, str]:
-        return (candidate.id, example.id, self.program.cache_namespace)
+    @classmethod
+    def local(
+        cls,
+        program: Program,
+        scorer: Scorer,
+        cache: EvalCache | None = None,
+        length: LengthCounter | None = None,
+        *,
+        workers: int = 1,
+    ) -> TaskEvaluator:
+        """An evaluator running `program` in this process: inline, or on `workers` threads."""
+        worker = Worker(program, scorer)
+        backend: Backend = SerialBackend(worker) if workers <= 1 else ThreadBackend(worker, workers)
+        return cls(backend, namespace=program.cache_namespace, cache=cache, length=length)
 
-    def run_one(self, prompt: str, example: Example) -> ExampleResult:
-        """Run and score one example; every exception is recorded on the result."""
-        start = time.perf_counter()
+    def _key(self, candidate: Candidate, example: Example) -> Key:
+        return (candidate.id, example.id, self.namespace)
+
+    # ----- asynchronous ------------------------------------------------------------------------------
+    def submit(self, request: EvalRequest) -> Future[Evaluation]:
+        """A future of the request's Evaluation; its uncached examples start now, back to back."""
+        done: Future[Evaluation] = Future()
+        slots: list[Future[ExampleResult]] = []
+        todo: list[tuple[Example, Future[ExampleResult]]] = []
+        with self._lock:
+            for example in request.examples:
+                key = self._key(request.candidate, example)
+                cached = self.cache.get(key)
+                if cached is not None:
+                    slot: Future[ExampleResult] = Future()
+                    slot.set_result(cached)
+                elif key in self._inflight:
+                    slot = self._inflight[key]
+                else:
+                    slot = self._inflight[key] = Future()
+                    todo.append((example, slot))
+                slots.append(slot)
+        remaining = [len(slots)]
+        finish = partial(self._finish_request, request, slots, done, remaining)
+        for slot in slots:
+            slot.add_done_callback(finish)
+        if not slots:
+            done.set_result(self._assemble(request))
+        if todo:
+            self._launch(request.candidate, [ex for ex, _ in todo], [s for _, s in todo], attempt=1)
+        return done
+
+    def _launch(
+        self, candidate: Candidate, examples: list[Example], slots: list[Future[ExampleResult]], attempt: int
+    ) -> None:
         try:
-            output = self.program.run(prompt, example)
-        except Exception as exc:
-            return ExampleResult(
-                example_id=example.id,
-                score=0.0,
-                error=f"{type(exc).__name__}: {exc}",
-                feedback=f"The call failed ({type(exc).__name__}): {_short(str(exc))}",
-                latency=time.perf_counter() - start,
-            )
-        latency = time.perf_counter() - start
-        try:
-            score, feedback = self.scorer(example, output)
-            score = min(1.0, max(0.0, float(score)))
-        except Exception as exc:
-            score, feedback = 0.0, f"The metric failed ({type(exc).__name__}): {_short(str(exc))}"
-        return ExampleResult(
-            example_id=example.id,
-            score=score,
-            output=_short(output.text, 2000),
-            feedback=feedback,
-            input_tokens=output.input_tokens,
-            output_tokens=output.output_tokens,
-            latency=latency,
-        )
+            futures = self.backend.submit(candidate.id, candidate.prompt, examples)
+        except Exception as exc:  # the backend could not take the work at all: like a lost worker
+            futures = [Future() for _ in examples]
+            for f in futures:
+                f.set_exception(WorkerLost(f"{type(exc).__name__}: {exc}"))
+        for example, slot, future in zip(examples, slots, futures, strict=True):
+            future.add_done_callback(partial(self._on_result, candidate, example, slot, attempt))
 
-    def _run_chunk(self, work: tuple[Candidate, tuple[Example, ...]]) -> list[ExampleResult]:
-        candidate, examples = work
-        prompt = candidate.prompt
-        results = []
-        for example in examples:
-            result = self.run_one(prompt, example)
-            self.cache.put(self._key(candidate, example), result)
+    def _on_result(
+        self,
+        candidate: Candidate,
+        example: Example,
+        slot: Future[ExampleResult],
+        attempt: int,
+        future: Future[ExampleResult],
+    ) -> None:
+        key = self._key(candidate, example)
+        exc = future.exception()
+        if exc is None:
+            result = future.result()
             with self._lock:
                 self.fresh_seconds += result.latency
-            results.append(result)
-        return results
+        elif isinstance(exc, WorkerLost):
+            with self._lock:
+                self.lost_calls += 1
+                self.failed_calls += attempt > 1
+            if self.on_lost is not None:
+                retry = "retrying once" if attempt == 1 else "recorded as failed"
+                self.on_lost(f"{candidate.id}/{example.id}: worker lost ({short(str(exc), 200)}); {retry}")
+            if attempt == 1:
+                self._launch(candidate, [example], [slot], attempt=2)
+                return
+            result = ExampleResult(
+                example_id=example.id,
+                score=0.0,
+                error=f"WorkerLost: {exc}",
+                feedback=f"The evaluation worker failed twice: {short(str(exc))}",
+            )
+        else:  # an interrupt or a bug: every waiter sees it, nothing is cached
+            with self._lock:
+                self._inflight.pop(key, None)
+            slot.set_exception(exc)
+            return
+        self.cache.put(key, result)
+        with self._lock:
+            self._inflight.pop(key, None)
+        slot.set_result(result)
 
+    def _finish_request(
+        self,
+        request: EvalRequest,
+        slots: list[Future[ExampleResult]],
+        done: Future[Evaluation],
+        remaining: list[int],
+        _: Future[ExampleResult],
+    ) -> None:
+        with self._lock:
+            remaining[0] -= 1
+            if remaining[0]:
+                return
+        failed = next((s.exception() for s in slots if s.exception() is not None), None)
+        if failed is not None:
+            done.set_exception(failed)
+        else:
+            done.set_result(self._evaluation(request, [s.result() for s in slots]))
+
+    # ----- synchronous -------------------------------------------------------------------------------
     def evaluate_many(self, requests: Sequence[EvalRequest]) -> list[Evaluation]:
         """Evaluations in the order of `requests`, computing only what the cache lacks."""
-        todo: dict[str, tuple[Candidate, list[Example]]] = {}
-        for req in requests:
-            for ex in req.examples:
-                if self.cache.get(self._key(req.candidate, ex)) is None:
-                    entry = todo.setdefault(req.candidate.id, (req.candidate, []))
-                    if ex not in entry[1]:
-                        entry[1].append(ex)
-        work = [(cand, tuple(exs)) for cand, exs in todo.values()]
-        for attempt in (1, 2):  # a chunk whose worker died is retried once, then recorded as failed
-            outcomes = self.backend.map(self._run_chunk, work)
-            failed = [(w, o) for w, o in zip(work, outcomes, strict=True) if isinstance(o, Err)]
-            work = [
-                (cand, tuple(ex for ex in exs if self.cache.get(self._key(cand, ex)) is None))
-                for (cand, exs), _ in failed
-            ]
-            if attempt == 2:
-                for (cand, exs), outcome in zip(work, (o for _, o in failed), strict=True):
-                    for ex in exs:
-                        self.cache.put(
-                            self._key(cand, ex),
-                            ExampleResult(
-                                example_id=ex.id,
-                                score=0.0,
-                                error=outcome.error,
-                                feedback=f"The evaluation worker failed: {_short(outcome.error)}",
-                            ),
-                        )
-            if not work:
-                break
-        return [self._assemble(req) for req in requests]
+        futures = [self.submit(req) for req in requests]
+        return [f.result() for f in futures]
 
     def evaluate(self, candidate: Candidate, examples: Sequence[Example], split: str = "val") -> Evaluation:
         return self.evaluate_many([EvalRequest(candidate, tuple(examples), split)])[0]  # type: ignore[arg-type]
 
-    def _assemble(self, req: EvalRequest) -> Evaluation:
-        results = []
-        for ex in req.examples:
-            cached = self.cache.get(self._key(req.candidate, ex))
-            assert cached is not None
-            results.append(cached)
+    def _assemble(self, request: EvalRequest) -> Evaluation:
+        results = [self.cache.get(self._key(request.candidate, ex)) for ex in request.examples]
+        assert all(r is not None for r in results)
+        return self._evaluation(request, results)  # type: ignore[arg-type]
+
+    def _evaluation(self, request: EvalRequest, results: list[ExampleResult]) -> Evaluation:
         accuracy = sum(r.score for r in results) / len(results) if results else 0.0
         objectives = Objectives(
             accuracy=accuracy,
-            length_tokens=self.length(req.candidate.prompt),
+            length_tokens=self.length(request.candidate.prompt),
             cost_tokens=sum(r.input_tokens + r.output_tokens for r in results),
         )
         return Evaluation(
-            candidate_id=req.candidate.id, split=req.split, results=tuple(results), objectives=objectives
+            candidate_id=request.candidate.id,
+            split=request.split,
+            results=tuple(results),
+            objectives=objectives,
         )

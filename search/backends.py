@@ -1,33 +1,34 @@
-"""Backends that run a function over items (see the Backend protocol): serial and threaded.
+"""Backends that run calls in this process (see the Backend protocol): inline, or on a thread pool.
 
-An exception raised by `fn` becomes an Err for that item only; KeyboardInterrupt and other
-BaseExceptions that are not Exceptions propagate.
+Both share one Worker (program, scorer, LM editors). A worker never raises for a failed call; an
+interrupt (KeyboardInterrupt) fails that example's future and the rest of its chunk, and reaches
+whoever waits on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self
 
-from spl_opt.core.protocols import Err, Ok
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _attempt(fn: Callable[[T], R], item: T) -> Ok[R] | Err:
-    """`fn(item)` as Ok, or its exception as Err."""
-    try:
-        return Ok(fn(item))
-    except Exception as e:
-        return Err(error=f"{type(e).__name__}: {e}", kind=type(e).__name__)
+from evaluators.worker import Worker
+from spl_opt.core.protocols import Evidence
+from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
 
-class _ClosingBackend:
-    """Context-manager support: `with Backend() as b:` closes `b` on exit."""
+def _run_chunk(worker: Worker, prompt: str, examples: Sequence[Example], futures: list[Future]) -> None:
+    """Run examples back to back, completing each one's future as it finishes."""
+    for i, example in enumerate(examples):
+        try:
+            futures[i].set_result(worker.run(prompt, example))
+        except BaseException as exc:
+            for f in futures[i:]:
+                f.set_exception(exc)
+            return
 
+
+class _Closing:
     def close(self) -> None:
         """Release resources; idempotent."""
 
@@ -40,38 +41,56 @@ class _ClosingBackend:
         self.close()
 
 
-class SerialBackend(_ClosingBackend):
-    """Runs items one after another in the calling thread."""
+class SerialBackend(_Closing):
+    """Runs every call inline, in the calling thread: `submit` returns completed futures."""
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Ok[R] | Err]:
-        """One Ok or Err per item, in order."""
-        return [_attempt(fn, item) for item in items]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
+        futures: list[Future[ExampleResult]] = [Future() for _ in examples]
+        _run_chunk(self.worker, prompt, examples, futures)
+        return futures
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
+        future: Future[Proposal] = Future()
+        future.set_result(self.worker.propose(operator, parent, evidence, n))
+        return future
 
 
-class ThreadBackend(_ClosingBackend):
-    """Runs items on one thread pool of `max_workers` threads, created once and reused.
+class ThreadBackend(_Closing):
+    """Runs calls on one pool of `max_workers` threads, created once and reused.
 
-    After `close()`, `map` raises RuntimeError.
+    A submission is split into chunks of `chunk_size` examples (default: all of them), each run back
+    to back on one thread; use 1 for a remote LM, where only concurrency matters. After `close()`,
+    `submit` raises RuntimeError.
     """
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, worker: Worker, max_workers: int, chunk_size: int | None = None) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.worker = worker
         self.max_workers = max_workers
+        self.chunk_size = chunk_size
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="spl-opt")
         self._closed = False
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Ok[R] | Err]:
-        """One Ok or Err per item, in order. On an interrupt, pending items are cancelled."""
+    def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
         if self._closed:
             raise RuntimeError("ThreadBackend is closed")
-        futures: list[Future[Ok[R] | Err]] = [self._executor.submit(_attempt, fn, item) for item in items]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        futures: list[Future[ExampleResult]] = [Future() for _ in examples]
+        size = self.chunk_size or max(1, len(examples))
+        for start in range(0, len(examples), size):
+            chunk = slice(start, start + size)
+            self._executor.submit(_run_chunk, self.worker, prompt, examples[chunk], futures[chunk])
+        return futures
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
+        if self._closed:
+            raise RuntimeError("ThreadBackend is closed")
+        return self._executor.submit(self.worker.propose, operator, parent, evidence, n)
 
     def close(self) -> None:
         """Cancel queued work, wait for running work, and release the threads; idempotent."""

@@ -30,7 +30,10 @@ class SearchConfig(Record):
     editor_attempts: int = Field(2, ge=1, le=10)
     operators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
     parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
-    workers: int = Field(1, ge=1, le=256, description="evaluation threads")
+    workers: int = Field(1, ge=1, le=256, description="evaluation threads, or Ray actors")
+    chunk_size: int | None = Field(
+        None, ge=1, description="examples per thread task (default: a candidate's all, for KV-cache reuse)"
+    )
 
     @field_validator("operators")
     @classmethod

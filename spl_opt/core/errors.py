@@ -21,3 +21,7 @@ class LMError(SplError):
 
 class RunDirError(SplError):
     """A run directory is missing, foreign, or cannot be resumed."""
+
+
+class WorkerLost(SplError):
+    """A worker process or node died before it finished a call; the caller may retry elsewhere."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, Record
+from spl_opt.core.records import Candidate, Evaluation, Example, ExampleResult, Playbook, Proposal, Record
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,12 +99,20 @@ class Err:
 
 
 class Backend(Protocol):
-    """Runs `fn` over `items` and returns one Ok or Err per item, in the order of `items`.
+    """Where task and editor calls run: threads of this process, or Ray actors.
 
-    An exception inside `fn` becomes an Err for that item only; the others still run.
+    `submit` runs `prompt` over `examples` and returns one future per example, in order. Examples
+    submitted with the same `affinity` (a candidate id) go to the same worker, back to back, so a local
+    model reuses the KV cache of the shared system prompt. A future fails with `WorkerLost` when its
+    worker died; any other failure is recorded on the ExampleResult, never raised.
+    `propose` runs an LM editor operator (by name) on a worker and never raises except `WorkerLost`.
     """
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[Ok[R] | Err]: ...
+    def submit(
+        self, affinity: str, prompt: str, examples: Sequence[Example]
+    ) -> list[Future[ExampleResult]]: ...
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]: ...
 
     def close(self) -> None: ...
 

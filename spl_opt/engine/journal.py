@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Journal:
                         self.torn_lines += 1  # a write cut by a kill: that event is simply redone
         self._replay = [e for e in self.events if e.get("event") != SESSION]
         self._cursor = 0
+        self._lock = threading.Lock()  # session events may come from backend threads
         self._file = open_append(path)
 
     @property
@@ -49,6 +51,10 @@ class Journal:
 
     def append(self, event: str, **data: Any) -> dict[str, Any]:
         """Write an event, unless it is the next one of the replayed sequence (then return that one)."""
+        with self._lock:
+            return self._append(event, data)
+
+    def _append(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         if event != SESSION and self.replaying:
             recorded = self._replay[self._cursor]
             scalars = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
@@ -72,6 +78,17 @@ class Journal:
         if self.replaying and self._replay[self._cursor].get("event") == event:
             return self._replay[self._cursor]
         return None
+
+    def recorded_where(self, event: str, **match: Any) -> dict[str, Any] | None:
+        """The first replayed event of kind `event` with the given field values, wherever it is."""
+        return next(
+            (
+                e
+                for e in self._replay
+                if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
+            ),
+            None,
+        )
 
     def of_kind(self, event: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == event]

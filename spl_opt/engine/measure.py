@@ -12,7 +12,6 @@ from pathlib import Path
 
 from evaluators.cache import EvalCache
 from evaluators.task import EvalRequest, TaskEvaluator
-from search.backends import SerialBackend
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, read_config
@@ -62,12 +61,8 @@ def run_evaluator(run_dir: Path) -> Iterator[tuple[TaskData, TaskEvaluator]]:
     try:
         yield (
             task,
-            TaskEvaluator(
-                chat_program(config, lm),
-                task_scorer(task),
-                SerialBackend(),
-                cache,
-                token_counter(lm, config.task_lm),
+            TaskEvaluator.local(
+                chat_program(config, lm), task_scorer(task), cache, token_counter(lm, config.task_lm)
             ),
         )
     finally:

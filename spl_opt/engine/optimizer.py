@@ -3,10 +3,13 @@
 One iteration: sample a parent (per-example Pareto), evaluate it on a train minibatch, let an operator
 propose an edit from the failures and successes, evaluate the child on the same minibatch, and only if
 it does at least as well (and better or shorter) evaluate it on the full validation set and add it to
-the population. Iterations are generators that yield EvalRequests, so several can be in flight.
+the population. Iterations are generators that yield work (EvalRequest, ProposeRequest), so up to
+`parallel` of them are in flight; the search is steady-state: an iteration starts as soon as another
+ends, and results are told one at a time in the order they finish, with no generation barrier.
 
-Everything that decides the search (random draws, editor proposals, evaluations) is seeded, journaled
-or cached, so a resumed run replays the killed one exactly and then carries on.
+Everything that decides the search (random draws, editor proposals, evaluations, the order results
+arrived in) is seeded, journaled or cached, so a resumed run replays the killed one exactly and then
+carries on.
 """
 
 from __future__ import annotations
@@ -24,18 +27,52 @@ from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
 from spl_opt.core.protocols import Editor, Evidence, EvidenceItem, Ledger, Member, Selector
-from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
+from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal
 from spl_opt.engine.journal import Journal
 from spl_opt.engine.result import RoleUsage, SearchResult
 
-Iteration = Generator[EvalRequest, Evaluation, None]
 MAX_IDLE_ITERATIONS = 50
+
+
+@dataclass(frozen=True)
+class ProposeRequest:
+    """Ask operator `operator` for edits to `parent` (iteration `iteration`)."""
+
+    iteration: int
+    operator: str
+    parent: Playbook
+    evidence: Evidence
+    attempts: int
+
+
+Work = EvalRequest | ProposeRequest
+Iteration = Generator[Work, Evaluation | Proposal, None]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Work the optimizer wants done, under `key`; tell() its result with that key.
+
+    `recorded` is a proposal replayed from the journal: tell it back instead of running the operator.
+    """
+
+    key: str
+    work: Work
+    recorded: Proposal | None = None
 
 
 @dataclass
 class _Job:
     gen: Iteration
-    request: EvalRequest
+    work: Work
+    iteration: int
+    step: int = 0
+    issued: bool = False
+    recorded: Proposal | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.iteration}.{self.step}"
 
 
 @dataclass
@@ -92,58 +129,94 @@ class Optimizer:
         self.state = _State()
         self.stop_reason: str | None = None
         self._jobs: list[_Job] = []
-        self._asked: list[_Job] | None = None
         self._clock = time.monotonic()
 
     # ----- the ask/tell protocol -------------------------------------------------------------------
-    def ask(self) -> list[EvalRequest]:
-        """The evaluations to run next (empty when the search is over). Call tell() with their results."""
-        if self._asked is not None:
-            raise RuntimeError("tell() the results of the previous ask() first")
+    def ask(self) -> list[Pending]:
+        """Work not handed out yet, starting iterations up to `parallel` in flight (none: wait for
+        results, or the search is over when nothing is in flight either)."""
         if not self.state.members and not self._jobs:
-            self._start(self._seed_job())
+            self._start(self._seed_job(), 0)
         while self.state.members and len(self._jobs) < self.search.parallel and self.stop_reason is None:
             reason = self._budget_reason()
             if reason is not None:
                 self.stop_reason = reason
                 break
             self.state.started += 1
-            self._start(self._iteration(self.state.started))
-        self._asked = list(self._jobs)
-        return [job.request for job in self._asked]
+            self._start(self._iteration(self.state.started), self.state.started)
+        fresh = []
+        for job in self._jobs:
+            if not job.issued:
+                job.issued = True
+                if isinstance(job.work, ProposeRequest):
+                    job.recorded = self._recorded_proposal(job.work.iteration)
+                fresh.append(Pending(job.key, job.work, job.recorded))
+        return fresh
 
-    def tell(self, evaluations: Sequence[Evaluation]) -> None:
-        """Results for the requests of the last ask(), in the same order."""
-        asked = self._asked
-        if asked is None or len(asked) != len(evaluations):
-            raise RuntimeError("tell() needs one evaluation per request of the last ask()")
-        self._asked = None
-        for job, evaluation in zip(asked, evaluations, strict=True):
-            for r in evaluation.results:
+    @property
+    def in_flight(self) -> list[str]:
+        """Keys of the work handed out and not told yet."""
+        return [job.key for job in self._jobs if job.issued]
+
+    def tell(self, key: str, result: Evaluation | Proposal) -> None:
+        """The result of the work handed out under `key`."""
+        job = next((j for j in self._jobs if j.issued and j.key == key), None)
+        if job is None:
+            raise KeyError(f"no work in flight under key {key!r}")
+        if isinstance(result, Evaluation):
+            for r in result.results:
                 self.state.rollouts.setdefault(
-                    (evaluation.candidate_id, r.example_id), (r.input_tokens, r.output_tokens, r.latency)
+                    (result.candidate_id, r.example_id), (r.input_tokens, r.output_tokens, r.latency)
                 )
-            try:
-                job.request = job.gen.send(evaluation)
-            except StopIteration:
-                self._jobs.remove(job)
+        elif job.recorded is None:
+            self.editor_fresh_seconds += result.latency
+        self.journal.append("tell", key=key)
+        try:
+            job.work = job.gen.send(result)
+        except StopIteration:
+            self._jobs.remove(job)
+            return
+        job.step += 1
+        job.issued, job.recorded = False, None
 
-    def run(self, evaluate: Callable[[list[EvalRequest]], Sequence[Evaluation]]) -> SearchResult:
-        """Loop ask/tell with `evaluate(requests) -> evaluations` until the budget is spent."""
-        while requests := self.ask():
-            self.tell(evaluate(requests))
+    def run(
+        self,
+        evaluate: Callable[[list[EvalRequest]], Sequence[Evaluation]],
+        propose: Callable[[ProposeRequest], Proposal] | None = None,
+    ) -> SearchResult:
+        """Loop ask/tell until the budget is spent: `evaluate(requests) -> evaluations` in batches,
+        proposals with `propose` (default: the operators, in this thread); results told in ask order."""
+        propose = propose or self.propose_here
+        while pending := self.ask():
+            evals = [p for p in pending if isinstance(p.work, EvalRequest)]
+            results: dict[str, Evaluation | Proposal] = dict(
+                zip([p.key for p in evals], evaluate([p.work for p in evals]), strict=True)  # type: ignore[misc]
+            )
+            for p in pending:
+                if isinstance(p.work, ProposeRequest):
+                    results[p.key] = p.recorded or propose(p.work)
+                self.tell(p.key, results[p.key])
         return self.result()
 
+    def propose_here(self, request: ProposeRequest) -> Proposal:
+        """Run a proposal request's operator in this thread."""
+        return self.operators[request.operator].propose(request.parent, request.evidence, request.attempts)
+
     # ----- iterations ------------------------------------------------------------------------------
-    def _start(self, gen: Iteration) -> None:
+    def _start(self, gen: Iteration, iteration: int) -> None:
         with contextlib.suppress(StopIteration):
-            self._jobs.append(_Job(gen, next(gen)))
+            self._jobs.append(_Job(gen, next(gen), iteration))
+
+    def _recorded_proposal(self, iteration: int) -> Proposal | None:
+        event = self.journal.recorded_where("proposal", iteration=iteration)
+        return Proposal.model_validate(event["proposal"]) if event is not None else None
 
     def _seed_job(self) -> Iteration:
         seed = self.seed_candidate
         self.state.seen.add(seed.id)
         self.journal.append("candidate", candidate=seed.model_dump(mode="json"))
         evaluation = yield EvalRequest(seed, self.val, "val")
+        assert isinstance(evaluation, Evaluation)
         self._add_member(Member(candidate=seed, evaluation=evaluation), iteration=0)
 
     def _iteration(self, i: int) -> Iteration:
@@ -151,11 +224,16 @@ class Optimizer:
         parent = self.selector.parents(self.state.population, 1, rng)[0]
         batch = tuple(rng.sample(self.train, min(self.search.minibatch_size, len(self.train))))
         parent_eval = yield EvalRequest(parent.candidate, batch, "train")
+        assert isinstance(parent_eval, Evaluation)
         evidence = self._evidence(parent_eval, batch, parent, rng.randrange(1 << 30))
         op_name = self._choose_operator(rng, parent, evidence)
         if op_name is None:
             return self._idle(i, "no operator applies")
-        proposal = self._propose(i, op_name, parent, evidence)
+        proposal = yield ProposeRequest(
+            i, op_name, parent.candidate.playbook, evidence, self.search.editor_attempts
+        )
+        assert isinstance(proposal, Proposal)
+        self._record_proposal(i, op_name, parent, proposal)
         if not proposal.edits:
             return self._idle(i, proposal.error or "no edit")
         try:
@@ -175,6 +253,7 @@ class Optimizer:
         self.state.idle = 0
         self.journal.append("candidate", candidate=child.model_dump(mode="json"))
         child_eval = yield EvalRequest(child, batch, "train")
+        assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
         accepted = new.accuracy > old.accuracy or (
             new.accuracy == old.accuracy and new.length_tokens < old.length_tokens
@@ -196,6 +275,7 @@ class Optimizer:
             self.ledger.record_rejected(child, new.accuracy)
         if accepted:
             val_eval = yield EvalRequest(child, self.val, "val")
+            assert isinstance(val_eval, Evaluation)
             self._add_member(Member(candidate=child, evaluation=val_eval), iteration=i)
 
     def _idle(self, i: int, why: str) -> None:
@@ -243,15 +323,7 @@ class Optimizer:
                 weights.append(base * (s.accepted + 1) / (s.tried + 2))
         return rng.choices(names, weights)[0] if names else None
 
-    def _propose(self, i: int, op_name: str, parent: Member, evidence: Evidence) -> Proposal:
-        recorded = self.journal.recorded("proposal")
-        if recorded is not None and recorded.get("iteration") == i:
-            proposal = Proposal.model_validate(recorded["proposal"])
-        else:
-            proposal = self.operators[op_name].propose(
-                parent.candidate.playbook, evidence, self.search.editor_attempts
-            )
-            self.editor_fresh_seconds += proposal.latency
+    def _record_proposal(self, i: int, op_name: str, parent: Member, proposal: Proposal) -> None:
         self.journal.append(
             "proposal",
             iteration=i,
@@ -263,7 +335,6 @@ class Optimizer:
             self.state.editor = self.state.editor.add(
                 proposal.input_tokens, proposal.output_tokens, proposal.latency
             )
-        return proposal
 
     # ----- population ------------------------------------------------------------------------------
     def _add_member(self, member: Member, iteration: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,11 @@ from search.backends import SerialBackend, ThreadBackend
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
 from spl_opt.core.errors import LMError, RunDirError
-from spl_opt.core.protocols import Editor, Program, Scorer
-from spl_opt.core.records import Candidate, Example, Playbook, TaskData
+from spl_opt.core.protocols import Backend, Editor, Program, Scorer
+from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
+from spl_opt.engine.driver import done, drive
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
-from spl_opt.engine.optimizer import Optimizer
+from spl_opt.engine.optimizer import Optimizer, ProposeRequest, Work
 from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
@@ -74,6 +76,21 @@ def token_counter(lm: Any, config: LMConfig | None) -> LengthCounter:
     return LengthCounter()
 
 
+LM_OPERATORS = frozenset({"editor"})  # operators that call an LM: they run on the backend's workers
+
+
+def local_backend(
+    program: Program, scorer: Scorer, operators: Mapping[str, Editor], config: RunConfig
+) -> Backend:
+    """Threads of this process (inline for one worker), sharing the program, scorer and LM editors."""
+    from evaluators.worker import Worker
+
+    editors = {name: op for name, op in operators.items() if name in LM_OPERATORS}
+    worker = Worker(program, scorer, editors)
+    workers = config.search.workers
+    return ThreadBackend(worker, workers, config.search.chunk_size) if workers > 1 else SerialBackend(worker)
+
+
 def execute(
     *,
     task: TaskData,
@@ -85,9 +102,11 @@ def execute(
     run_dir: Path,
     length: LengthCounter | None = None,
     reporter: Reporter | None = None,
+    backend: Backend | None = None,
 ) -> RunReport:
     """Run (or resume) a search in `run_dir`, then evaluate the seed and the best prompt on test data.
 
+    Calls run on `backend` (default: this process, see `local_backend`), which is closed at the end.
     The report's wall and LM seconds are this session's: a resumed run's replayed work costs nothing.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +115,15 @@ def execute(
     start = time.monotonic()
     journal = Journal(run_dir / JOURNAL)
     cache = EvalCache(run_dir / CACHE)
-    backend = ThreadBackend(config.search.workers) if config.search.workers > 1 else SerialBackend()
-    evaluator = TaskEvaluator(program, scorer, backend, cache, length)
+    backend = backend or local_backend(program, scorer, operators, config)
+
+    def lost(message: str) -> None:
+        journal.append(SESSION, kind="worker_lost", detail=message)
+        log(f"  {message}")
+
+    evaluator = TaskEvaluator(
+        backend, namespace=program.cache_namespace, cache=cache, length=length, on_lost=lost
+    )
     journal.append(
         SESSION,
         kind="resume" if journal.events else "start",
@@ -124,32 +150,36 @@ def execute(
                 str(finished[-1]["stop_reason"]),
             )
 
-        def evaluate(requests: list[EvalRequest]) -> list[Any]:
-            evaluations = evaluator.evaluate_many(requests)
-            if not optimizer.state.members and all(r.error for r in evaluations[0].results):
-                seed = requests[0]  # nothing used these failures: forget them, so a resume retries
-                cache.discard([(seed.candidate.id, ex.id, program.cache_namespace) for ex in seed.examples])
-                raise LMError(
-                    f"the task LM failed on every validation example: {evaluations[0].results[0].error}"
+        def propose(request: ProposeRequest) -> Future[Proposal]:
+            if request.operator in LM_OPERATORS:
+                return backend.propose(request.operator, request.parent, request.evidence, request.attempts)
+            return done(optimizer.propose_here(request))
+
+        def check(work: Work, result: Evaluation | Proposal) -> None:
+            if not isinstance(work, EvalRequest) or not isinstance(result, Evaluation):
+                return
+            if not optimizer.state.members and all(r.error for r in result.results):
+                # nothing used these failures: forget them, so a resume retries
+                cache.discard([(work.candidate.id, ex.id, program.cache_namespace) for ex in work.examples])
+                raise LMError(f"the task LM failed on every validation example: {result.results[0].error}")
+            if work.split == "val":
+                log(
+                    f"  val {result.objectives.accuracy:.3f}  len {result.objectives.length_tokens:4d}  "
+                    f"[{work.candidate.operator}] {work.candidate.id}  (rollouts "
+                    f"{len(optimizer.state.rollouts) + len(work.examples)})"
                 )
-            for req, ev in zip(requests, evaluations, strict=True):
-                if req.split == "val":
-                    log(
-                        f"  val {ev.objectives.accuracy:.3f}  len {ev.objectives.length_tokens:4d}  "
-                        f"[{req.candidate.operator}] {req.candidate.id}  (rollouts "
-                        f"{len(optimizer.state.rollouts) + len(req.examples)})"
-                    )
+
+        def progress(opt: Optimizer) -> None:
             reporter.update(
                 Snapshot(
-                    rollouts=len(optimizer.state.rollouts),
-                    best_accuracy=optimizer.best_accuracy(),
-                    front_size=len(optimizer.front()),
-                    iterations=optimizer.state.started,
+                    rollouts=len(opt.state.rollouts),
+                    best_accuracy=opt.best_accuracy(),
+                    front_size=len(opt.front()),
+                    iterations=opt.state.started,
                 )
             )
-            return evaluations
 
-        search = optimizer.run(evaluate)
+        search = drive(optimizer, evaluator, propose, before_tell=check, after_tell=progress)
         log(f"search stopped: {search.stop_reason}")
         seed_test = best_test = None
         if task.test:

@@ -1,7 +1,14 @@
+import threading
+from concurrent.futures import Future
+
+import pytest
+
 from evaluators.cache import EvalCache
 from evaluators.task import EvalRequest, TaskEvaluator
+from evaluators.worker import Worker
 from search.backends import SerialBackend, ThreadBackend
-from spl_opt.core.protocols import Err, ProgramOutput
+from spl_opt.core.errors import WorkerLost
+from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Candidate, Example, Playbook
 
 EXAMPLES = tuple(Example(id=f"e{i}", inputs={"q": str(i)}, target=str(i)) for i in range(4))
@@ -29,7 +36,7 @@ def scorer(example, output):
 
 
 def test_scores_and_objectives(tmp_path):
-    ev = TaskEvaluator(EchoProgram(), scorer, SerialBackend()).evaluate(CAND, EXAMPLES, "val")
+    ev = TaskEvaluator.local(EchoProgram(), scorer).evaluate(CAND, EXAMPLES, "val")
     assert [r.example_id for r in ev.results] == ["e0", "e1", "e2", "e3"]
     assert (
         ev.objectives.accuracy == 1.0 and ev.objectives.length_tokens > 0 and ev.objectives.cost_tokens == 8
@@ -39,17 +46,17 @@ def test_scores_and_objectives(tmp_path):
 def test_cache_means_nothing_is_computed_twice_even_across_instances(tmp_path):
     program = EchoProgram()
     cache = EvalCache(tmp_path / "cache.jsonl")
-    TaskEvaluator(program, scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:2], "train")
-    TaskEvaluator(program, scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES, "val")
+    TaskEvaluator.local(program, scorer, cache).evaluate(CAND, EXAMPLES[:2], "train")
+    TaskEvaluator.local(program, scorer, cache).evaluate(CAND, EXAMPLES, "val")
     cache.close()
     reloaded = EvalCache(tmp_path / "cache.jsonl")
-    TaskEvaluator(program, scorer, SerialBackend(), reloaded).evaluate(CAND, EXAMPLES, "val")
+    TaskEvaluator.local(program, scorer, reloaded).evaluate(CAND, EXAMPLES, "val")
     assert sorted(program.calls) == ["e0", "e1", "e2", "e3"]
     assert len(reloaded) == 4
 
 
 def test_a_failing_call_is_a_recorded_failed_example():
-    ev = TaskEvaluator(EchoProgram(fail_on="e1"), scorer, SerialBackend()).evaluate(CAND, EXAMPLES, "val")
+    ev = TaskEvaluator.local(EchoProgram(fail_on="e1"), scorer).evaluate(CAND, EXAMPLES, "val")
     failed = ev.results[1]
     assert failed.score == 0.0 and "LM exploded" in (failed.error or "") and "failed" in failed.feedback
     assert ev.objectives.accuracy == 0.75
@@ -59,50 +66,97 @@ def test_a_failing_scorer_is_recorded_too():
     def bad_scorer(example, output):
         raise KeyError("no field")
 
-    ev = TaskEvaluator(EchoProgram(), bad_scorer, SerialBackend()).evaluate(CAND, EXAMPLES[:1], "val")
+    ev = TaskEvaluator.local(EchoProgram(), bad_scorer).evaluate(CAND, EXAMPLES[:1], "val")
     assert ev.results[0].score == 0.0 and "metric failed" in ev.results[0].feedback
 
 
 class FlakyBackend(SerialBackend):
-    """The first map loses every chunk, as if its worker died."""
+    """Loses the first `deaths` calls, as if their worker died; records where each call went."""
 
-    def __init__(self, deaths: int):
-        super().__init__()
+    def __init__(self, deaths: int, program=None):
+        super().__init__(Worker(program or EchoProgram(), scorer))
         self.deaths = deaths
+        self.submitted: list[tuple[str, str]] = []
 
-    def map(self, fn, items):
-        if self.deaths > 0:
-            self.deaths -= 1
-            return [Err("worker died", "WorkerCrashedError") for _ in items]
-        return super().map(fn, items)
+    def submit(self, affinity, prompt, examples):
+        futures = []
+        for ex in examples:
+            self.submitted.append((affinity, ex.id))
+            if self.deaths > 0:
+                self.deaths -= 1
+                f: Future = Future()
+                f.set_exception(WorkerLost("node 2 died"))
+                futures.append(f)
+            else:
+                futures.extend(super().submit(affinity, prompt, [ex]))
+        return futures
 
 
-def test_dead_worker_is_retried_once_then_recorded():
-    ev = TaskEvaluator(EchoProgram(), scorer, FlakyBackend(1)).evaluate(CAND, EXAMPLES, "val")
-    assert ev.objectives.accuracy == 1.0
-    ev = TaskEvaluator(EchoProgram(), scorer, FlakyBackend(2)).evaluate(CAND, EXAMPLES, "val")
-    assert ev.objectives.accuracy == 0.0 and all(r.error == "worker died" for r in ev.results)
+def _evaluator(backend, **kw):
+    return TaskEvaluator(backend, namespace="echo", **kw)
+
+
+def test_a_call_lost_with_its_worker_is_retried_once_then_recorded():
+    lost: list[str] = []
+    evaluator = _evaluator(FlakyBackend(2), on_lost=lost.append)
+    ev = evaluator.evaluate(CAND, EXAMPLES, "val")
+    assert ev.objectives.accuracy == 1.0 and evaluator.lost_calls == 2 and evaluator.failed_calls == 0
+    assert len(lost) == 2 and all("retrying once" in m and "node 2 died" in m for m in lost)
+
+    evaluator = _evaluator(FlakyBackend(8), on_lost=lost.append)
+    ev = evaluator.evaluate(CAND, EXAMPLES, "val")
+    assert ev.objectives.accuracy == 0.0 and evaluator.failed_calls == 4
+    assert all(r.error == "WorkerLost: node 2 died" and "failed twice" in r.feedback for r in ev.results)
+
+
+def test_failures_are_cached_but_interrupts_are_not(tmp_path):
+    class Interrupting(EchoProgram):
+        def run(self, system_prompt, example):
+            if example.id == "e2":
+                raise KeyboardInterrupt
+            return super().run(system_prompt, example)
+
+    cache = EvalCache()
+    with pytest.raises(KeyboardInterrupt):
+        TaskEvaluator.local(Interrupting(), scorer, cache).evaluate(CAND, EXAMPLES, "val")
+    assert len(cache) == 2  # e0 and e1 finished before the interrupt and are kept
+
+
+def test_the_same_call_in_flight_for_two_requests_runs_once():
+    program = EchoProgram()
+    gate = threading.Event()
+
+    class Gated(EchoProgram):
+        def run(self, system_prompt, example):
+            gate.wait(5)
+            return program.run(system_prompt, example)
+
+    with ThreadBackend(Worker(Gated(), scorer), 4) as backend:
+        evaluator = _evaluator(backend)
+        first = evaluator.submit(EvalRequest(CAND, EXAMPLES[:3], "train"))
+        second = evaluator.submit(EvalRequest(CAND, EXAMPLES, "val"))
+        gate.set()
+        assert first.result().objectives.accuracy == second.result().objectives.accuracy == 1.0
+    assert sorted(program.calls) == ["e0", "e1", "e2", "e3"]
 
 
 def test_many_candidates_in_parallel_keep_order():
     cands = [Candidate(playbook=Playbook(preamble=f"p{i}")) for i in range(5)]
-    with ThreadBackend(4) as backend:
-        evs = TaskEvaluator(EchoProgram(), scorer, backend).evaluate_many(
-            [EvalRequest(c, EXAMPLES, "val") for c in cands]
-        )
+    with ThreadBackend(Worker(EchoProgram(), scorer), 4) as backend:
+        evs = _evaluator(backend).evaluate_many([EvalRequest(c, EXAMPLES, "val") for c in cands])
     assert [e.candidate_id for e in evs] == [c.id for c in cands]
 
 
 def test_a_torn_cache_line_does_not_swallow_the_next_result(tmp_path):
     path = tmp_path / "cache.jsonl"
     cache = EvalCache(path)
-    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:1], "val")
+    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:1], "val")
     cache.close()
     with path.open("a") as f:
         f.write('{"key": ["torn')
     cache = EvalCache(path)
     assert cache.skipped_lines == 1
-    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:2], "val")
+    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:2], "val")
     cache.close()
     assert len(EvalCache(path)) == 2
 
@@ -110,7 +164,7 @@ def test_a_torn_cache_line_does_not_swallow_the_next_result(tmp_path):
 def test_discarded_results_are_forgotten_after_reload(tmp_path):
     path = tmp_path / "cache.jsonl"
     cache = EvalCache(path)
-    TaskEvaluator(EchoProgram(), scorer, SerialBackend(), cache).evaluate(CAND, EXAMPLES[:2], "val")
+    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:2], "val")
     cache.discard([(CAND.id, "e0", "echo")])
     cache.close()
     reloaded = EvalCache(path)

@@ -3,84 +3,99 @@ import time
 
 import pytest
 
+from evaluators.worker import Worker
 from search.backends import SerialBackend, ThreadBackend
-from spl_opt.core.protocols import Backend, Err, Ok
+from spl_opt.core.protocols import Evidence, ProgramOutput
+from spl_opt.core.records import Example, Playbook, Proposal
+
+EXAMPLES = [Example(id=f"e{i}", inputs={"q": str(i)}, target=str(i)) for i in range(6)]
 
 
-def sleep_then(seconds: float, value: int) -> int:
-    time.sleep(seconds)
-    return value
+class Echo:
+    cache_namespace = "echo"
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None):
+        self.delay, self.fail_on = delay, fail_on
+        self.threads: list[tuple[str, str]] = []
+
+    def run(self, system_prompt, example):
+        self.threads.append((example.id, threading.current_thread().name))
+        time.sleep(self.delay)
+        if example.id == self.fail_on:
+            raise ValueError("boom")
+        return ProgramOutput(value=example.target, text=f"{system_prompt}:{example.target}")
 
 
-def square_or_fail(x: int) -> int:
-    if x == 3:
-        raise ValueError("three is bad")
-    return x * x
+def scorer(example, output):
+    return float(output.text.endswith(example.target)), "ok"
+
+
+class FixedEditor:
+    editor_id = "fixed"
+
+    def propose(self, parent, evidence, n=1):
+        return Proposal(editor_id="fixed", raw=f"{parent.preamble}/{evidence.seed}/{n}")
 
 
 @pytest.fixture(params=["serial", "thread"])
 def backend(request):
-    b: Backend = SerialBackend() if request.param == "serial" else ThreadBackend(max_workers=4)
+    worker = Worker(Echo(fail_on="e3"), scorer, {"editor": FixedEditor()})
+    b = SerialBackend(worker) if request.param == "serial" else ThreadBackend(worker, 4)
     yield b
     b.close()
 
 
-def test_results_in_order(backend):
-    assert backend.map(lambda x: x * 10, list(range(20))) == [Ok(x * 10) for x in range(20)]
-    assert backend.map(lambda x: x, []) == []
+def test_one_future_per_example_in_order_with_failures_recorded(backend):
+    results = [f.result(5) for f in backend.submit("c1", "P", EXAMPLES)]
+    assert [r.example_id for r in results] == [e.id for e in EXAMPLES]
+    assert [r.score for r in results] == [1, 1, 1, 0, 1, 1]
+    assert "boom" in (results[3].error or "") and backend.submit("c1", "P", []) == []
 
 
-def test_exception_is_isolated(backend):
-    results = backend.map(square_or_fail, [1, 2, 3, 4])
-    assert results == [Ok(1), Ok(4), Err(error="ValueError: three is bad", kind="ValueError"), Ok(16)]
+def test_proposals_run_on_the_worker_and_unknown_operators_are_recorded(backend):
+    parent, evidence = Playbook(preamble="pre"), Evidence(seed=7)
+    assert backend.propose("editor", parent, evidence, 2).result(5).raw == "pre/7/2"
+    missing = backend.propose("nope", parent, evidence, 1).result(5)
+    assert missing.edits == () and "no 'nope' operator" in (missing.error or "")
 
 
-def test_keyboard_interrupt_propagates(backend):
-    def interrupt(x: int) -> int:
-        if x == 2:
-            raise KeyboardInterrupt
-        return x
-
-    with pytest.raises(KeyboardInterrupt):
-        backend.map(interrupt, [1, 2, 3])
-
-
-def test_slow_items_keep_order_in_threads():
-    with ThreadBackend(max_workers=4) as b:
-        results = b.map(lambda x: sleep_then(0.05 * (4 - x), x), [0, 1, 2, 3])
-    assert results == [Ok(0), Ok(1), Ok(2), Ok(3)]
+def test_a_candidate_s_examples_run_back_to_back_on_one_thread():
+    program = Echo(delay=0.01)
+    with ThreadBackend(Worker(program, scorer), 3) as b:
+        futures = [f for c in ("a", "b", "c") for f in b.submit(c, c, EXAMPLES)]
+        [f.result(5) for f in futures]
+    by_thread: dict[str, list[str]] = {}
+    for ex_id, thread in program.threads:
+        by_thread.setdefault(thread, []).append(ex_id)
+    assert len(by_thread) == 3 and all(ids == [e.id for e in EXAMPLES] for ids in by_thread.values())
 
 
-def test_thread_backend_is_concurrent():
-    with ThreadBackend(max_workers=8) as b:
+def test_chunk_size_one_runs_examples_concurrently():
+    with ThreadBackend(Worker(Echo(delay=0.2), scorer), 6, chunk_size=1) as b:
         start = time.perf_counter()
-        results = b.map(lambda x: sleep_then(0.2, x), list(range(8)))
-        elapsed = time.perf_counter() - start
-    assert results == [Ok(x) for x in range(8)]
-    assert elapsed < 1.0  # serially this would take 1.6 s
+        [f.result(5) for f in b.submit("a", "P", EXAMPLES)]
+        assert time.perf_counter() - start < 0.6  # 6 × 0.2 s one after another would take 1.2 s
 
 
-def test_thread_pool_is_reused_across_calls():
-    with ThreadBackend(max_workers=2) as b:
-        names: set[str] = set()
-        for _ in range(5):
-            for r in b.map(lambda _: threading.current_thread().name, range(6)):
-                assert isinstance(r, Ok)
-                names.add(r.value)
-    assert 1 <= len(names) <= 2
-    assert all(name.startswith("spl-opt") for name in names)
+def test_an_interrupt_fails_the_rest_of_the_chunk():
+    class Interrupt(Echo):
+        def run(self, system_prompt, example):
+            if example.id == "e2":
+                raise KeyboardInterrupt
+            return super().run(system_prompt, example)
+
+    futures = SerialBackend(Worker(Interrupt(), scorer)).submit("a", "P", EXAMPLES)
+    assert [f.exception() is None for f in futures] == [True, True, False, False, False, False]
+    assert isinstance(futures[4].exception(), KeyboardInterrupt)
 
 
-def test_context_manager_closes():
-    with ThreadBackend(max_workers=2) as b:
-        assert b.map(str, [1]) == [Ok("1")]
+def test_closed_thread_backend_refuses_work_and_bad_sizes_are_refused():
+    b = ThreadBackend(Worker(Echo(), scorer), 2)
+    b.close()
+    b.close()
     with pytest.raises(RuntimeError):
-        b.map(str, [1])
-    b.close()  # idempotent
-    with SerialBackend() as s:
-        assert s.map(str, [2]) == [Ok("2")]
-
-
-def test_max_workers_must_be_positive():
+        b.submit("a", "P", EXAMPLES)
     with pytest.raises(ValueError):
-        ThreadBackend(max_workers=0)
+        ThreadBackend(Worker(Echo(), scorer), 0)
+    with pytest.raises(ValueError):
+        ThreadBackend(Worker(Echo(), scorer), 2, chunk_size=0)

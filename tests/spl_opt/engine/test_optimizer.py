@@ -3,18 +3,17 @@ from pathlib import Path
 import pytest
 
 from evaluators.task import EvalRequest, TaskEvaluator
-from search.backends import SerialBackend
 from search.budget import Budget
 from spl_opt.config import SearchConfig
 from spl_opt.core.records import Candidate, Playbook
 from spl_opt.engine.journal import Journal
-from spl_opt.engine.optimizer import Optimizer
+from spl_opt.engine.optimizer import Optimizer, ProposeRequest
 from spl_opt.engine.runner import default_operators, task_scorer
 from spl_opt.programs import ChatProgram
 
 
 def _setup(tmp_path: Path, task, task_lm, editor_lm, rollouts: int = 80, operators=None):
-    evaluator = TaskEvaluator(ChatProgram(task_lm), task_scorer(task), SerialBackend())
+    evaluator = TaskEvaluator.local(ChatProgram(task_lm), task_scorer(task))
     journal = Journal(tmp_path / "journal.jsonl")
     search = SearchConfig(minibatch_size=3, operators=operators or {"editor": 1.0})
     opt = Optimizer(
@@ -48,16 +47,25 @@ def test_search_learns_the_hint_and_never_sees_test_data(tmp_path, toy_task, tas
     assert result.front[0].evaluation.objectives.accuracy == 1.0 or len(result.front) > 1
 
 
-def test_ask_tell_protocol_is_enforced(tmp_path, toy_task, task_lm, editor_lm):
+def test_ask_tell_protocol_is_keyed_and_steady_state(tmp_path, toy_task, task_lm, editor_lm):
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
-    requests = opt.ask()
-    assert [r.split for r in requests] == ["val"]
-    with pytest.raises(RuntimeError):
-        opt.ask()
-    with pytest.raises(RuntimeError):
-        opt.tell([])
-    opt.tell(evaluator.evaluate_many(requests))
+    opt.search = opt.search.model_copy(update={"parallel": 3})
+    (seed,) = opt.ask()
+    assert seed.key == "0.0" and seed.work.split == "val"
+    assert opt.ask() == []  # nothing new until the seed is told
+    with pytest.raises(KeyError):
+        opt.tell("9.9", evaluator.evaluate_many([seed.work])[0])
+    opt.tell(seed.key, evaluator.evaluate_many([seed.work])[0])
     assert opt.best_accuracy() == 0.0
+    first = opt.ask()
+    assert [p.key for p in first] == ["1.0", "2.0", "3.0"] and opt.in_flight == ["1.0", "2.0", "3.0"]
+    # telling only iteration 2 moves it on (to its proposal) while 1 and 3 stay in flight
+    opt.tell("2.0", evaluator.evaluate_many([first[1].work])[0])
+    (nxt,) = opt.ask()
+    assert nxt.key == "2.1" and isinstance(nxt.work, ProposeRequest) and nxt.work.iteration == 2
+    assert sorted(opt.in_flight) == ["1.0", "2.1", "3.0"]
+    events = [e["event"] for e in opt.journal.events]
+    assert events.count("tell") == 2
 
 
 def test_budget_stops_the_search(tmp_path, toy_task, task_lm, editor_lm):

@@ -1,0 +1,61 @@
+"""A worker: the program, scorer and LM editors that run calls, wherever the backend puts them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from spl_opt.core.protocols import Editor, Evidence, Program, Scorer
+from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
+
+
+def short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class Worker:
+    """Runs and scores one example, or one editor proposal. Never raises for a failed call: the error
+    is recorded on the result (score 0) or on the proposal."""
+
+    program: Program
+    scorer: Scorer
+    editors: Mapping[str, Editor] = field(default_factory=dict)
+
+    def run(self, prompt: str, example: Example) -> ExampleResult:
+        start = time.perf_counter()
+        try:
+            output = self.program.run(prompt, example)
+        except Exception as exc:
+            return ExampleResult(
+                example_id=example.id,
+                score=0.0,
+                error=f"{type(exc).__name__}: {exc}",
+                feedback=f"The call failed ({type(exc).__name__}): {short(str(exc))}",
+                latency=time.perf_counter() - start,
+            )
+        latency = time.perf_counter() - start
+        try:
+            score, feedback = self.scorer(example, output)
+            score = min(1.0, max(0.0, float(score)))
+        except Exception as exc:
+            score, feedback = 0.0, f"The metric failed ({type(exc).__name__}): {short(str(exc))}"
+        return ExampleResult(
+            example_id=example.id,
+            score=score,
+            output=short(output.text, 2000),
+            feedback=feedback,
+            input_tokens=output.input_tokens,
+            output_tokens=output.output_tokens,
+            latency=latency,
+        )
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Proposal:
+        editor = self.editors.get(operator)
+        if editor is None:
+            return Proposal(editor_id=operator, error=f"this worker has no {operator!r} operator")
+        try:
+            return editor.propose(parent, evidence, n)
+        except Exception as exc:
+            return Proposal(editor_id=operator, error=f"{type(exc).__name__}: {short(str(exc))}")
