@@ -34,6 +34,9 @@ FLAG_KEYS: dict[str, str | None] = {
     "minibatch": "search.minibatch_size",
     "workers": "search.workers",
     "parallel": "search.parallel",
+    "backend": "backend.kind",
+    "ray_address": "backend.address",
+    "worker_concurrency": "backend.worker_concurrency",
     "seed": "seed",
     "seed_prompt": "seed_prompt",
     "no_editor": None,
@@ -69,6 +72,7 @@ def _optimize_parser(sub: Any) -> None:
     add("--minibatch", type=int, help="screening minibatch size (default 5)")
     add("--workers", type=int, help="evaluation threads (default 1, right for a local model)")
     add("--parallel", type=int, help="search iterations in flight at once (default 1)")
+    _backend_flags(add)
     add("--seed", type=int, help="random seed for splits and search (default 0)")
     add("--seed-prompt", help="the starting system prompt")
     add("--no-editor", action="store_true", default=None, help="use only the operators that need no LM")
@@ -76,6 +80,12 @@ def _optimize_parser(sub: Any) -> None:
     add("--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)")
     add("--quiet", action="store_true", default=None, help="log lines only, no live progress display")
     add("--mlflow", metavar="URI", help="log parameters, metrics and artifacts to this MLflow tracking URI")
+
+
+def _backend_flags(add: Any) -> None:
+    add("--backend", choices=("thread", "ray"), help="where calls run: this process (default) or Ray actors")
+    add("--ray-address", help="join a running Ray cluster: auto or HOST:PORT (implies --backend ray)")
+    add("--worker-concurrency", type=int, help="Ray: calls in flight per actor (default 1; more for APIs)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="continue a killed run from its directory")
     res.add_argument("run_dir")
     res.add_argument("--quiet", action="store_true", help="log lines only")
+    _backend_flags(res.add_argument)
     init = sub.add_parser("init", help="write a commented example configuration")
     init.add_argument("path", nargs="?", default="spl-opt.toml")
     exp = sub.add_parser("export", help="the learned prompt as text, the playbook as JSON, or a DSPy program")
@@ -135,6 +146,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
                 _set(flags, f"{role}.{flag}", getattr(args, flag))
     if args.minutes is not None:
         _set(flags, "budget.max_wall_seconds", args.minutes * 60)
+    if args.ray_address is not None and args.backend is None:
+        _set(flags, "backend.kind", "ray")
     if args.no_editor:
         operators = dict(data.get("search", {}).get("operators", DEFAULT_OPERATORS))
         _set(flags, "search.operators", {**operators, "editor": 0.0})
@@ -148,10 +161,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "optimize":
         report, run_dir = runner.run_config(config_from_args(args))
     else:
-        report, run_dir = runner.resume(Path(args.run_dir), quiet=args.quiet or None)
+        backend = {k: v for k, v in _backend_overrides(args).items() if v is not None}
+        report, run_dir = runner.resume(Path(args.run_dir), quiet=args.quiet or None, backend=backend)
     print(render_summary(report))
     print(f"saved in {run_dir}")
     return 0
+
+
+def _backend_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    kind = args.backend or ("ray" if args.ray_address else None)
+    return {"kind": kind, "address": args.ray_address, "worker_concurrency": args.worker_concurrency}
 
 
 def _other(args: argparse.Namespace) -> int:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from search.budget import Budget
 from spl_opt.core.errors import ConfigError
@@ -46,6 +46,23 @@ class SearchConfig(Record):
         return value
 
 
+class BackendConfig(Record):
+    """Where calls run. `thread`: this process; `ray`: Ray actors, `search.workers` of them."""
+
+    kind: Literal["thread", "ray"] = "thread"
+    address: str | None = Field(
+        None, description="Ray: None starts a local instance; 'auto' or 'HOST:PORT' joins a cluster"
+    )
+    worker_concurrency: int = Field(1, ge=1, le=1024, description="Ray: calls in flight per actor")
+    cpus_per_worker: float = Field(1.0, ge=0.0, description="Ray: CPUs each actor reserves")
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> BackendConfig:
+        if self.address is not None and self.kind != "ray":
+            raise ValueError("address is for the ray backend; set kind = 'ray'")
+        return self
+
+
 class RunConfig(Record):
     """Everything a CLI run needs; saved as `config.json` in the run directory (no secrets)."""
 
@@ -67,6 +84,7 @@ class RunConfig(Record):
     storage: str | None = Field(
         None, description="Optuna storage URL; default: a journal file in the run dir"
     )
+    backend: BackendConfig = Field(default_factory=BackendConfig)
     quiet: bool = False
     mlflow: str | None = Field(None, description="MLflow tracking URI to log the run to")
 

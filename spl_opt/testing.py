@@ -121,3 +121,101 @@ def editor_reply(
     }
     body = "\n\n".join(f"[[ ## {k} ## ]]\n{v}" for k, v in fields.items())
     return f"{body}\n\n[[ ## completed ## ]]"
+
+
+class FakeChatServer:
+    """An OpenAI-compatible chat server on loopback that answers after a fixed latency.
+
+    Answers come from `responder(system, user)` (default: "Answer: 0"). Counts requests and keeps the
+    Authorization headers it saw, so tests can check that workers sent their key. Use as a context
+    manager, or `start()`/`close()`; `base_url` is what `api_base` should be. Thread per request.
+    """
+
+    def __init__(self, responder: Responder | None = None, *, latency: float = 0.0, port: int = 0) -> None:
+        self.responder: Responder = responder or (lambda s, u: "Answer: 0")
+        self.latency = latency
+        self.port = port
+        self.requests = 0
+        self.auth: set[str] = set()
+        self._lock = threading.Lock()
+        self._server: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeChatServer:
+        import json
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else delayed ACKs add 40 ms to every reply
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with fake._lock:
+                    fake.requests += 1
+                    fake.auth.add(self.headers.get("Authorization", ""))
+                messages = body.get("messages", [])
+                system = next((m["content"] for m in messages if m.get("role") == "system"), "")
+                user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+                text = fake.responder(_text(system), _text(user))
+                time.sleep(fake.latency)
+                reply = json.dumps(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "fake"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that died mid-request (a killed worker) is not the server's problem
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="fake-chat").start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeChatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # OpenAI content parts
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from evaluators.cache import EvalCache
 from evaluators.length import LengthCounter
-from evaluators.metrics import exact_match, labels_of, numeric_match, parse_number
+from evaluators.metrics import labels_of, parse_number
 from evaluators.task import EvalRequest, TaskEvaluator
 from search.backends import SerialBackend, ThreadBackend
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
-from spl_opt.core.errors import LMError, RunDirError
-from spl_opt.core.protocols import Backend, Editor, Program, Scorer
+from spl_opt.core.errors import LMError, RunDirError, WorkerLost
+from spl_opt.core.protocols import Backend, Editor, Evidence, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
 from spl_opt.engine.driver import done, drive
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
@@ -24,19 +25,14 @@ from spl_opt.engine.optimizer import Optimizer, ProposeRequest, Work
 from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
+from spl_opt.engine.workers import scorer_for
 from spl_opt.lm.config import LMConfig
 
 
 def task_scorer(task: TaskData) -> Scorer:
     """Numeric or normalized exact match on the final answer read from free text."""
-    if task.metric == "numeric":
-        return lambda ex, out: _pair(numeric_match(ex.target, out.text))
     labels = labels_of(e.target for e in (*task.train, *task.val, *task.test))
-    return lambda ex, out: _pair(exact_match(ex.target, out.text, labels))
-
-
-def _pair(score: Any) -> tuple[float, str]:
-    return score.value, score.feedback
+    return scorer_for("numeric" if task.metric == "numeric" else "exact", labels)
 
 
 def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) -> dict[str, Editor]:
@@ -89,6 +85,36 @@ def local_backend(
     worker = Worker(program, scorer, editors)
     workers = config.search.workers
     return ThreadBackend(worker, workers, config.search.chunk_size) if workers > 1 else SerialBackend(worker)
+
+
+def propose_with_retry(
+    backend: Backend, request: ProposeRequest, on_lost: Callable[[str], None]
+) -> Future[Proposal]:
+    """The backend's proposal; one lost with its worker is retried once, then recorded as a failed
+    proposal (no edits), like any editor failure."""
+    out: Future[Proposal] = Future()
+
+    def submit() -> Future[Proposal]:
+        return backend.propose(request.operator, request.parent, request.evidence, request.attempts)
+
+    def settle(attempt: int, future: Future[Proposal]) -> None:
+        exc = future.exception()
+        if exc is None:
+            out.set_result(future.result())
+        elif not isinstance(exc, WorkerLost):
+            out.set_exception(exc)
+        else:
+            what = f"proposal {request.iteration} ({request.operator}): worker lost ({exc})"
+            on_lost(f"{what}; {'retrying once' if attempt == 1 else 'recorded as failed'}")
+            if attempt == 1:
+                submit().add_done_callback(partial(settle, 2))
+            else:
+                out.set_result(
+                    Proposal(editor_id=request.operator, error=f"the editor worker was lost twice: {exc}")
+                )
+
+    submit().add_done_callback(partial(settle, 1))
+    return out
 
 
 def execute(
@@ -152,7 +178,7 @@ def execute(
 
         def propose(request: ProposeRequest) -> Future[Proposal]:
             if request.operator in LM_OPERATORS:
-                return backend.propose(request.operator, request.parent, request.evidence, request.attempts)
+                return propose_with_retry(backend, request, lost)
             return done(optimizer.propose_here(request))
 
         def check(work: Work, result: Evaluation | Proposal) -> None:
@@ -220,7 +246,12 @@ def execute(
     return report
 
 
-SESSION_KEYS = {"run_dir", "quiet", "mlflow"}  # how a session runs and reports, not what the run is
+SESSION_KEYS = {
+    "run_dir",
+    "quiet",
+    "mlflow",
+    "backend",
+}  # how a session runs and reports, not what the run is
 
 
 def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
@@ -228,6 +259,37 @@ def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
     return {k: v for k, v in saved.items() if k not in SESSION_KEYS} == {
         k: v for k, v in new.items() if k not in SESSION_KEYS
     }
+
+
+class BackendEditor:
+    """An LM operator that runs on the backend's workers (which build its LM themselves)."""
+
+    def __init__(self, backend: Backend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.editor_id = f"backend:{name}"
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        return self.backend.propose(self.name, parent, evidence, n).result()
+
+
+def ray_backend(config: RunConfig, task: TaskData, namespace: str) -> Any:
+    """Ray actors that each build the task LM (and, on first use, the editor LM) from `config`."""
+    from search.ray_backend import RayBackend
+    from spl_opt.engine.workers import WorkerSpec
+
+    uses_editor = config.search.operators.get("editor", 0) > 0
+    spec = WorkerSpec.for_task(task, config.task_lm, config.editor_lm if uses_editor else None, namespace)
+    try:
+        return RayBackend(
+            spec,
+            config.search.workers,
+            concurrency=config.backend.worker_concurrency,
+            address=config.backend.address,
+            cpus_per_worker=config.backend.cpus_per_worker,
+        )
+    except WorkerLost as exc:
+        raise LMError(str(exc)) from exc
 
 
 def task_of(config: RunConfig) -> TaskData:
@@ -269,22 +331,40 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         f"task {task.name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} test; "
         f"task LM {config.task_lm.model}, editor LM {config.editor_lm.model}; run dir {run_dir}"
     )
+    uses_editor = config.search.operators.get("editor", 0) > 0
+    backend: Backend | None = None
     try:
-        task_lm = build_lm(config.task_lm)
-        editor_lm = build_lm(config.editor_lm) if config.search.operators.get("editor", 0) > 0 else None
+        task_lm = build_lm(config.task_lm)  # in the driver too: prompt lengths use its tokenizer
+        program = chat_program(config, task_lm)
+        if config.backend.kind == "ray":
+            ray = ray_backend(config, task, program.cache_namespace)
+            backend = ray
+            reporter.line(
+                f"Ray: {config.search.workers} workers on {len({n for _, n in ray.placement})} node(s), "
+                f"started in {ray.start_seconds:.1f} s"
+            )
+            operators = default_operators(None, task.train)
+            if uses_editor:
+                operators["editor"] = BackendEditor(backend, "editor")
+        else:
+            editor_lm = build_lm(config.editor_lm) if uses_editor else None
+            operators = default_operators(editor_lm, task.train)
     except BaseException:
+        if backend is not None:
+            backend.close()
         reporter.close()
         raise
     report = execute(
         task=task,
-        program=chat_program(config, task_lm),
+        program=program,
         scorer=task_scorer(task),
         seed_playbook=Playbook(preamble=config.seed_prompt or task.seed_prompt),
-        operators=default_operators(editor_lm, task.train),
+        operators=operators,
         config=config,
         run_dir=run_dir,
         length=token_counter(task_lm, config.task_lm),
         reporter=reporter,
+        backend=backend,
     )
     if config.mlflow:
         from spl_opt.tracking import log_run
@@ -293,11 +373,19 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
     return report, run_dir
 
 
-def resume(run_dir: Path, *, quiet: bool | None = None, echo: bool = True) -> tuple[RunReport, Path]:
-    """Continue a killed run from its directory: finished evaluations and proposals are replayed."""
+def resume(
+    run_dir: Path, *, quiet: bool | None = None, echo: bool = True, backend: dict[str, Any] | None = None
+) -> tuple[RunReport, Path]:
+    """Continue a killed run from its directory: finished evaluations and proposals are replayed.
+
+    `backend` overrides the saved backend settings (a session may run elsewhere than the last).
+    """
     from spl_opt.config import validate_config
 
-    config = validate_config(read_config(run_dir))
+    saved = read_config(run_dir)
+    if backend:
+        saved = {**saved, "backend": {**saved.get("backend", {}), **backend}}
+    config = validate_config(saved)
     update: dict[str, Any] = {"run_dir": str(run_dir)}
     if quiet is not None:
         update["quiet"] = quiet

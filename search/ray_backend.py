@@ -1,0 +1,191 @@
+"""The Ray backend: task and editor calls run on Ray actors, on one machine or a cluster.
+
+Each actor builds its Worker once from a picklable factory (a `WorkerSpec`: LM configuration, never an
+LM client or a key), so a local model is loaded once per actor and API keys are read from each node's
+own environment. A candidate's examples go to one actor (affinity), back to back, so a local model
+reuses the KV cache of the shared system prompt. A call whose actor or node died fails with
+`WorkerLost`; Ray restarts the actor (on another node if its node is gone) while the retry goes to
+another actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+
+from evaluators.worker import Worker
+from spl_opt.core.errors import WorkerLost
+from spl_opt.core.protocols import Evidence
+from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
+
+SUSPECT_SECONDS = 30.0  # an actor that lost a call gets no new work until it answers a ping, or this long
+
+
+class _Actor:
+    """The remote side: one Worker, built when the actor starts (or restarts)."""
+
+    def __init__(self, factory: Callable[[], Worker]) -> None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
+        self.worker = factory()
+
+    def ready(self) -> tuple[int, str]:
+        import ray
+
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
+    def run(self, prompt: str, example: Example) -> ExampleResult:
+        return self.worker.run(prompt, example)
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Proposal:
+        return self.worker.propose(operator, parent, evidence, n)
+
+
+class RayBackend:
+    """`workers` Ray actors, each running up to `concurrency` calls at once (1 for a local model).
+
+    `address`: None starts a local Ray instance (stopped on close); "auto" or "HOST:PORT" joins a
+    running cluster (left running). `start_seconds` is the time spent starting Ray and the actors
+    (with their models).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Worker],
+        workers: int,
+        *,
+        concurrency: int = 1,
+        address: str | None = None,
+        cpus_per_worker: float = 1.0,
+        max_restarts: int = 3,
+    ) -> None:
+        import ray
+
+        if workers < 1 or concurrency < 1:
+            raise ValueError(f"workers and concurrency must be at least 1, got {workers} and {concurrency}")
+        start = time.perf_counter()
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        actor_class = ray.remote(_Actor).options(
+            max_concurrency=concurrency,
+            max_restarts=max_restarts,
+            max_task_retries=0,  # a lost call is retried (and recorded) by the evaluator
+            num_cpus=cpus_per_worker,
+            scheduling_strategy="SPREAD",
+        )
+        self._actors: list[Any] = [actor_class.remote(factory) for _ in range(workers)]
+        try:
+            self.placement = ray.get([a.ready.remote() for a in self._actors])
+        except Exception as exc:
+            self.close()
+            raise WorkerLost(f"the Ray workers could not start: {_short(exc)}") from exc
+        self.start_seconds = time.perf_counter() - start
+        self._lock = threading.Lock()
+        self._load = [0] * workers
+        self._suspect: dict[int, float] = {}
+        self._affinity: dict[str, int] = {}
+        self._closed = False
+        self.lost = 0
+
+    # ----- routing -----------------------------------------------------------------------------------
+    def _pick(self, affinity: str | None) -> int:
+        """The affinity's actor if it is healthy, else the least loaded healthy actor."""
+        with self._lock:
+            now = time.monotonic()
+            healthy = [
+                i
+                for i in range(len(self._actors))
+                if now - self._suspect.get(i, -SUSPECT_SECONDS) >= SUSPECT_SECONDS
+            ] or list(range(len(self._actors)))
+            if affinity is not None and self._affinity.get(affinity) in healthy:
+                return self._affinity[affinity]
+            chosen = min(healthy, key=lambda i: self._load[i])
+            if affinity is not None:
+                self._affinity[affinity] = chosen
+            return chosen
+
+    def _call(self, index: int, method: str, *args: Any) -> Future[Any]:
+        if self._closed:
+            raise RuntimeError("RayBackend is closed")
+        with self._lock:
+            self._load[index] += 1
+        ref = getattr(self._actors[index], method).remote(*args)
+        out: Future[Any] = Future()
+        ref.future().add_done_callback(partial(self._settle, index, out))
+        return out
+
+    def _settle(self, index: int, out: Future[Any], ray_future: Future[Any]) -> None:
+        with self._lock:
+            self._load[index] -= 1
+        exc = ray_future.exception()
+        if exc is None:
+            out.set_result(ray_future.result())
+            return
+        if not isinstance(exc, Exception):  # an interrupt: pass it on
+            out.set_exception(exc)
+            return
+        with self._lock:
+            self.lost += 1
+            self._suspect[index] = time.monotonic()
+            self._affinity = {k: v for k, v in self._affinity.items() if v != index}
+        self._ping(index)
+        out.set_exception(WorkerLost(f"Ray worker {index}: {_short(exc)}"))
+
+    def _ping(self, index: int) -> None:
+        """Clear an actor's suspicion as soon as it answers again (after Ray restarted it)."""
+
+        def answered(f: Future[Any]) -> None:
+            if f.exception() is None:
+                with self._lock:
+                    self._suspect.pop(index, None)
+
+        if not self._closed:
+            self._actors[index].ready.remote().future().add_done_callback(answered)
+
+    # ----- the Backend protocol ----------------------------------------------------------------------
+    def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
+        index = self._pick(affinity)
+        return [self._call(index, "run", prompt, example) for example in examples]
+
+    def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
+        return self._call(self._pick(None), "propose", operator, parent, evidence, n)
+
+    def actor_pids(self) -> list[int]:
+        """The process id of every actor (for fault-injection tests and diagnostics)."""
+        import ray
+
+        return [pid for pid, _ in ray.get([a.ready.remote() for a in self._actors])]
+
+    def close(self) -> None:
+        """Kill the actors; stop Ray if this backend started it. Idempotent."""
+        import ray
+
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        for actor in self._actors:
+            with contextlib.suppress(Exception):  # already gone with its node
+                ray.kill(actor, no_restart=True)
+        if self._owns_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,74 @@
+"""Worker specs: what a worker process needs to build its Worker itself, as plain configuration.
+
+Remote workers (Ray actors) receive a `WorkerSpec`, never an LM client: each builds its LMs once, from
+LMConfig, and reads any API key from its own environment. A spec holds no secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from evaluators.metrics import exact_match, labels_of, numeric_match
+from evaluators.worker import Worker
+from spl_opt.core.protocols import Evidence, Scorer
+from spl_opt.core.records import Playbook, Proposal, Record, TaskData
+from spl_opt.lm.config import LMConfig
+
+
+def scorer_for(metric: str, labels: tuple[str, ...] | None) -> Scorer:
+    """Numeric or normalized exact match on the final answer read from free text."""
+    if metric == "numeric":
+        return lambda ex, out: _pair(numeric_match(ex.target, out.text))
+    return lambda ex, out: _pair(exact_match(ex.target, out.text, labels))
+
+
+def _pair(score: object) -> tuple[float, str]:
+    return score.value, score.feedback  # type: ignore[attr-defined]
+
+
+class LazyEditor:
+    """The LM editor, built from its LMConfig on first use (a worker that only evaluates never loads it)."""
+
+    editor_id = "dspy-editor"
+
+    def __init__(self, config: LMConfig) -> None:
+        self.config = config
+        self._editor: object | None = None
+        self._lock = threading.Lock()
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        with self._lock:
+            if self._editor is None:
+                from spl_opt.editor.dspy_editor import DSPyEditor
+                from spl_opt.lm.config import build_lm
+
+                self._editor = DSPyEditor(build_lm(self.config))
+        return self._editor.propose(parent, evidence, n)  # type: ignore[attr-defined]
+
+
+class WorkerSpec(Record):
+    """A picklable factory of Workers: the task LM, the editor LM (optional), and the metric."""
+
+    task_lm: LMConfig
+    editor_lm: LMConfig | None = None
+    metric: Literal["numeric", "exact"] = "exact"
+    labels: tuple[str, ...] | None = None
+    namespace: str
+
+    @classmethod
+    def for_task(
+        cls, task: TaskData, task_lm: LMConfig, editor_lm: LMConfig | None, namespace: str
+    ) -> WorkerSpec:
+        labels = labels_of(e.target for e in (*task.train, *task.val, *task.test))
+        metric = "numeric" if task.metric == "numeric" else "exact"
+        return cls(task_lm=task_lm, editor_lm=editor_lm, metric=metric, labels=labels, namespace=namespace)
+
+    def __call__(self) -> Worker:
+        """Build the worker: the task LM now (a broken model fails here), the editor LM on first use."""
+        from spl_opt.lm.config import build_lm
+        from spl_opt.programs import ChatProgram
+
+        program = ChatProgram(build_lm(self.task_lm), namespace=self.namespace)
+        editors = {"editor": LazyEditor(self.editor_lm)} if self.editor_lm is not None else {}
+        return Worker(program, scorer_for(self.metric, self.labels), editors)
