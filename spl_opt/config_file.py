@@ -48,7 +48,14 @@ minibatch_size = 5            # children are screened on this many train example
 population_size = 16
 editor_attempts = 2           # LM editor samples per proposal until one parses
 parallel = 1                  # iterations in flight at once (raise for remote APIs)
-workers = 1                   # evaluation threads (1 for the embedded model)
+workers = 1                   # evaluation threads or Ray actors (1 thread for the embedded model)
+# chunk_size = 1              # threads: examples per task (default: a candidate's all, for KV reuse)
+
+[backend]                     # where calls run; a session setting (resume may run elsewhere)
+kind = "thread"               # thread | ray
+# address = "auto"            # ray: join a running cluster (auto or HOST:PORT); unset starts Ray here
+worker_concurrency = 1        # ray: calls in flight per actor (1 for a local model, more for APIs)
+cpus_per_worker = 1.0         # ray: CPUs each actor reserves
 
 [search.operators]            # relative weights; 0 disables an operator
 editor = 0.4

@@ -340,7 +340,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
             ray = ray_backend(config, task, program.cache_namespace)
             backend = ray
             reporter.line(
-                f"Ray: {config.search.workers} workers on {len({n for _, n in ray.placement})} node(s), "
+                f"Ray: {config.search.workers} worker(s) on {len({n for _, n in ray.placement})} node(s), "
                 f"started in {ray.start_seconds:.1f} s"
             )
             operators = default_operators(None, task.train)

@@ -135,3 +135,16 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     assert after[: len(before)] == before
     assert len(after) == len(set(after)), "a finished evaluation was computed again"
     assert json.loads((run_dir / "result.json").read_text())["search"]["rollouts"] >= 14
+
+
+def test_cli_run_on_ray_loads_the_embedded_model_in_its_actor(tmp_path):
+    """`--backend ray` on the embedded model: the actor builds the model itself, the run completes."""
+    run_dir = tmp_path / "run"
+    args = ["--task", "letters", "--rollouts", "10", "--run-dir", str(run_dir), "--no-editor", "--quiet"]
+    proc = _spl("optimize", *args, *TINY, "--backend", "ray", "--workers", "1")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "Ray: 1 worker(s) on 1 node(s)" in (run_dir / "run.log").read_text()
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["search"]["rollouts"] >= 10 and len(result["best_test"]["results"]) == 4
+    assert all(r["error"] is None for r in result["best_test"]["results"])

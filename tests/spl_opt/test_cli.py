@@ -122,3 +122,42 @@ def test_a_missing_gguf_is_one_clear_error(tmp_path, capsys):
         ],
     )
     assert "GGUF file not found" in err
+
+
+def test_backend_flags_reach_the_config():
+    args = cli._parser().parse_args(["optimize", "--ray-address", "auto", "--workers", "4"])
+    config = cli.config_from_args(args)
+    assert (config.backend.kind, config.backend.address, config.search.workers) == ("ray", "auto", 4)
+    args = cli._parser().parse_args(["optimize", "--backend", "ray", "--worker-concurrency", "8"])
+    config = cli.config_from_args(args)
+    assert (config.backend.kind, config.backend.address, config.backend.worker_concurrency) == (
+        "ray",
+        None,
+        8,
+    )
+    assert cli.config_from_args(cli._parser().parse_args(["optimize"])).backend.kind == "thread"
+
+
+def test_a_ray_address_without_the_ray_backend_is_refused(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text('[backend]\nkind = "thread"\naddress = "auto"\n')
+    assert "backend" in _error_of(capsys, ["optimize", "--config", str(path)])
+
+
+def test_resume_can_move_a_run_to_another_backend(tmp_path, monkeypatch, capsys):
+    from spl_opt.config import RunConfig
+    from spl_opt.engine import runner
+
+    (tmp_path / "config.json").write_text(RunConfig(run_dir=str(tmp_path)).model_dump_json())
+    seen = []
+    monkeypatch.setattr(
+        runner, "run_config", lambda config, echo=True: seen.append(config) or (None, tmp_path)
+    )
+    monkeypatch.setattr("spl_opt.engine.summary.render_summary", lambda report: "")
+    assert (
+        cli.main(["resume", str(tmp_path), "--ray-address", "10.0.0.5:6379", "--worker-concurrency", "4"])
+        == 0
+    )
+    assert seen[0].backend.kind == "ray" and seen[0].backend.address == "10.0.0.5:6379"
+    assert seen[0].backend.worker_concurrency == 4
+    assert runner._same_run(RunConfig(run_dir=str(tmp_path)).model_dump(mode="json"), seen[0])
