@@ -73,7 +73,9 @@ class RayBackend:
         start = time.perf_counter()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+            )
         actor_class = ray.remote(_Actor).options(
             max_concurrency=concurrency,
             max_restarts=max_restarts,
