@@ -22,6 +22,14 @@ from spl_opt.core.protocols import Backend, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, ExampleResult, Objectives, Split
 
 Key = tuple[str, str, str]
+RETRY_DELAY = 1.0  # seconds before a lost call is retried: time for the backend to notice and restart
+
+
+def retry_later(delay: float, fn: Callable[..., None], *args: object) -> None:
+    """Call `fn(*args)` after `delay` seconds on a daemon thread of its own."""
+    timer = threading.Timer(delay, fn, args)
+    timer.daemon = True
+    timer.start()
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class TaskEvaluator:
         cache: EvalCache | None = None,
         length: LengthCounter | None = None,
         on_lost: Callable[[str], None] | None = None,
+        retry_delay: float = RETRY_DELAY,
     ) -> None:
         self.backend = backend
         self.namespace = namespace
@@ -59,6 +68,7 @@ class TaskEvaluator:
         self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
         self.lost_calls = 0  # calls whose worker died (each retried once)
         self.failed_calls = 0  # calls lost twice, recorded as failed examples
+        self.retry_delay = retry_delay
 
     @classmethod
     def local(
@@ -112,12 +122,21 @@ class TaskEvaluator:
     ) -> None:
         try:
             futures = self.backend.submit(candidate.id, candidate.prompt, examples)
-        except Exception as exc:  # the backend could not take the work at all: like a lost worker
-            futures = [Future() for _ in examples]
-            for f in futures:
-                f.set_exception(WorkerLost(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # the backend cannot take work (closed, no live worker): fail, cache nothing
+            for example, slot in zip(examples, slots, strict=True):
+                self._fail(candidate, example, slot, exc)
+            return
         for example, slot, future in zip(examples, slots, futures, strict=True):
             future.add_done_callback(partial(self._on_result, candidate, example, slot, attempt))
+
+    def _fail(
+        self, candidate: Candidate, example: Example, slot: Future[ExampleResult], exc: BaseException
+    ) -> None:
+        """Pass an error to every waiter of this example; nothing is cached, so a resume redoes it."""
+        with self._lock:
+            self._inflight.pop(self._key(candidate, example), None)
+        if not slot.done():
+            slot.set_exception(exc)
 
     def _on_result(
         self,
@@ -127,7 +146,19 @@ class TaskEvaluator:
         attempt: int,
         future: Future[ExampleResult],
     ) -> None:
-        key = self._key(candidate, example)
+        try:
+            self._settle(candidate, example, slot, attempt, future)
+        except BaseException as exc:  # a failing cache write or journal: the run must see it, not hang
+            self._fail(candidate, example, slot, exc)
+
+    def _settle(
+        self,
+        candidate: Candidate,
+        example: Example,
+        slot: Future[ExampleResult],
+        attempt: int,
+        future: Future[ExampleResult],
+    ) -> None:
         exc = future.exception()
         if exc is None:
             result = future.result()
@@ -140,8 +171,8 @@ class TaskEvaluator:
             if self.on_lost is not None:
                 retry = "retrying once" if attempt == 1 else "recorded as failed"
                 self.on_lost(f"{candidate.id}/{example.id}: worker lost ({short(str(exc), 200)}); {retry}")
-            if attempt == 1:
-                self._launch(candidate, [example], [slot], attempt=2)
+            if attempt == 1:  # from a thread of its own: never block the thread delivering results
+                retry_later(self.retry_delay, self._launch, candidate, [example], [slot], 2)
                 return
             result = ExampleResult(
                 example_id=example.id,
@@ -149,14 +180,12 @@ class TaskEvaluator:
                 error=f"WorkerLost: {exc}",
                 feedback=f"The evaluation worker failed twice: {short(str(exc))}",
             )
-        else:  # an interrupt or a bug: every waiter sees it, nothing is cached
-            with self._lock:
-                self._inflight.pop(key, None)
-            slot.set_exception(exc)
+        else:  # an interrupt, a closed backend or a bug: every waiter sees it, nothing is cached
+            self._fail(candidate, example, slot, exc)
             return
-        self.cache.put(key, result)
+        self.cache.put(self._key(candidate, example), result)
         with self._lock:
-            self._inflight.pop(key, None)
+            self._inflight.pop(self._key(candidate, example), None)
         slot.set_result(result)
 
     def _finish_request(
@@ -171,11 +200,15 @@ class TaskEvaluator:
             remaining[0] -= 1
             if remaining[0]:
                 return
-        failed = next((s.exception() for s in slots if s.exception() is not None), None)
-        if failed is not None:
-            done.set_exception(failed)
-        else:
-            done.set_result(self._evaluation(request, [s.result() for s in slots]))
+        try:
+            failed = next((s.exception() for s in slots if s.exception() is not None), None)
+            if failed is not None:
+                done.set_exception(failed)
+            else:
+                done.set_result(self._evaluation(request, [s.result() for s in slots]))
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
 
     # ----- synchronous -------------------------------------------------------------------------------
     def evaluate_many(self, requests: Sequence[EvalRequest]) -> list[Evaluation]:

@@ -22,17 +22,24 @@ class Worker:
     program: Program
     scorer: Scorer
     editors: Mapping[str, Editor] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()  # values never to repeat in an error text (API keys)
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     def run(self, prompt: str, example: Example) -> ExampleResult:
         start = time.perf_counter()
         try:
             output = self.program.run(prompt, example)
         except Exception as exc:
+            message = self._redact(str(exc))
             return ExampleResult(
                 example_id=example.id,
                 score=0.0,
-                error=f"{type(exc).__name__}: {exc}",
-                feedback=f"The call failed ({type(exc).__name__}): {short(str(exc))}",
+                error=f"{type(exc).__name__}: {message}",
+                feedback=f"The call failed ({type(exc).__name__}): {short(message)}",
                 latency=time.perf_counter() - start,
             )
         latency = time.perf_counter() - start
@@ -56,6 +63,11 @@ class Worker:
         if editor is None:
             return Proposal(editor_id=operator, error=f"this worker has no {operator!r} operator")
         try:
-            return editor.propose(parent, evidence, n)
+            proposal = editor.propose(parent, evidence, n)
         except Exception as exc:
-            return Proposal(editor_id=operator, error=f"{type(exc).__name__}: {short(str(exc))}")
+            return Proposal(
+                editor_id=operator, error=f"{type(exc).__name__}: {short(self._redact(str(exc)))}"
+            )
+        if proposal.error and self.secrets:
+            proposal = proposal.model_copy(update={"error": self._redact(proposal.error)})
+        return proposal

@@ -2,13 +2,15 @@
 
 Both share one Worker (program, scorer, LM editors). A worker never raises for a failed call; an
 interrupt (KeyboardInterrupt) fails that example's future and the rest of its chunk, and reaches
-whoever waits on them.
+whoever waits on them. Closing stops work between calls, so an interrupted run exits promptly.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from functools import partial
 from types import TracebackType
 from typing import Self
 
@@ -17,15 +19,26 @@ from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
 
-def _run_chunk(worker: Worker, prompt: str, examples: Sequence[Example], futures: list[Future]) -> None:
-    """Run examples back to back, completing each one's future as it finishes."""
+def _run_chunk(
+    worker: Worker,
+    prompt: str,
+    examples: Sequence[Example],
+    futures: list[Future],
+    stop: threading.Event | None = None,
+) -> BaseException | None:
+    """Run examples back to back, completing each one's future as it finishes; stop early (the rest
+    cancelled) once `stop` is set. Returns the interrupt that ended the chunk, if any."""
     for i, example in enumerate(examples):
         try:
+            if stop is not None and stop.is_set():
+                raise CancelledError("the backend was closed")
             futures[i].set_result(worker.run(prompt, example))
         except BaseException as exc:
             for f in futures[i:]:
-                f.set_exception(exc)
-            return
+                if not f.done():
+                    f.set_exception(exc)
+            return exc
+    return None
 
 
 class _Closing:
@@ -46,10 +59,16 @@ class SerialBackend(_Closing):
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        self._interrupt: BaseException | None = None
 
     def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
+        """Run now. After an interrupt (it fails the rest of its chunk), refuse all further work at once."""
+        if self._interrupt is not None:
+            raise self._interrupt
         futures: list[Future[ExampleResult]] = [Future() for _ in examples]
-        _run_chunk(self.worker, prompt, examples, futures)
+        stopped = _run_chunk(self.worker, prompt, examples, futures)
+        if stopped is not None and not isinstance(stopped, Exception):
+            self._interrupt = stopped
         return futures
 
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
@@ -75,6 +94,7 @@ class ThreadBackend(_Closing):
         self.max_workers = max_workers
         self.chunk_size = chunk_size
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="spl-opt")
+        self._stop = threading.Event()
         self._closed = False
 
     def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
@@ -84,7 +104,10 @@ class ThreadBackend(_Closing):
         size = self.chunk_size or max(1, len(examples))
         for start in range(0, len(examples), size):
             chunk = slice(start, start + size)
-            self._executor.submit(_run_chunk, self.worker, prompt, examples[chunk], futures[chunk])
+            task = self._executor.submit(
+                _run_chunk, self.worker, prompt, examples[chunk], futures[chunk], self._stop
+            )
+            task.add_done_callback(partial(_cancel_if_dropped, futures[chunk]))
         return futures
 
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
@@ -93,7 +116,17 @@ class ThreadBackend(_Closing):
         return self._executor.submit(self.worker.propose, operator, parent, evidence, n)
 
     def close(self) -> None:
-        """Cancel queued work, wait for running work, and release the threads; idempotent."""
+        """Cancel queued work, let running chunks finish only their current call, release the threads;
+        idempotent. Cancelled calls fail with CancelledError."""
         if not self._closed:
             self._closed = True
+            self._stop.set()
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _cancel_if_dropped(futures: list[Future], task: Future) -> None:
+    """A chunk the executor dropped unrun (closed with work queued) fails its examples' futures."""
+    if task.cancelled():
+        for f in futures:
+            if not f.done():
+                f.set_exception(CancelledError("the backend was closed"))

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -25,8 +25,6 @@ from evaluators.worker import Worker
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
-
-SUSPECT_SECONDS = 30.0  # an actor that lost a call gets no new work until it answers a ping, or this long
 
 
 class _Actor:
@@ -53,7 +51,8 @@ class RayBackend:
 
     `address`: None starts a local Ray instance (stopped on close); "auto" or "HOST:PORT" joins a
     running cluster (left running). `start_seconds` is the time spent starting Ray and the actors
-    (with their models).
+    (with their models). An actor that lost a call gets no new work until it answers a ping; when no
+    actor is healthy, `submit` waits up to `revive_seconds` for one, then raises WorkerLost.
     """
 
     def __init__(
@@ -65,48 +64,78 @@ class RayBackend:
         address: str | None = None,
         cpus_per_worker: float = 1.0,
         max_restarts: int = 3,
+        start_timeout: float = 600.0,
+        revive_seconds: float = 60.0,
     ) -> None:
         import ray
 
         if workers < 1 or concurrency < 1:
             raise ValueError(f"workers and concurrency must be at least 1, got {workers} and {concurrency}")
         start = time.perf_counter()
+        self._closed = False
+        self._actors: list[Any] = []
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(
                 address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
             )
-        actor_class = ray.remote(_Actor).options(
-            max_concurrency=concurrency,
-            max_restarts=max_restarts,
-            max_task_retries=0,  # a lost call is retried (and recorded) by the evaluator
-            num_cpus=cpus_per_worker,
-            scheduling_strategy="SPREAD",
-        )
-        self._actors: list[Any] = [actor_class.remote(factory) for _ in range(workers)]
         try:
-            self.placement = ray.get([a.ready.remote() for a in self._actors])
-        except Exception as exc:
+            needed = workers * cpus_per_worker
+            total = ray.cluster_resources().get("CPU", 0.0)
+            if needed > total:
+                raise WorkerLost(
+                    f"{workers} Ray workers × {cpus_per_worker:g} CPU need {needed:g} CPUs; the cluster has "
+                    f"{total:g}: lower workers or cpus_per_worker, or add nodes"
+                )
+            actor_class = ray.remote(_Actor).options(
+                max_concurrency=concurrency,
+                max_restarts=max_restarts,
+                max_task_retries=0,  # a lost call is retried (and recorded) by the evaluator
+                num_cpus=cpus_per_worker,
+                scheduling_strategy="SPREAD",
+            )
+            self._actors = [actor_class.remote(factory) for _ in range(workers)]
+            try:
+                self.placement: list[tuple[int, str]] = ray.get(
+                    [a.ready.remote() for a in self._actors], timeout=start_timeout
+                )
+            except ray.exceptions.GetTimeoutError:
+                raise WorkerLost(
+                    f"the Ray workers did not start within {start_timeout:g} s (building each worker's LM "
+                    "included); is the cluster short of resources?"
+                ) from None
+            except ray.exceptions.RayError as exc:
+                raise WorkerLost(f"the Ray workers could not start: {_short(exc)}") from exc
+        except BaseException:
             self.close()
-            raise WorkerLost(f"the Ray workers could not start: {_short(exc)}") from exc
+            raise
         self.start_seconds = time.perf_counter() - start
         self._lock = threading.Lock()
         self._load = [0] * workers
-        self._suspect: dict[int, float] = {}
+        self._suspect: dict[int, float] = {}  # actor -> when it last lost a call
+        self._pinged: dict[int, float] = {}  # actor -> when it was last asked whether it is back
         self._affinity: dict[str, int] = {}
-        self._closed = False
+        self.revive_seconds = revive_seconds
         self.lost = 0
 
     # ----- routing -----------------------------------------------------------------------------------
-    def _pick(self, affinity: str | None) -> int:
-        """The affinity's actor if it is healthy, else the least loaded healthy actor."""
+    def _healthy(self) -> list[int]:
         with self._lock:
-            now = time.monotonic()
-            healthy = [
-                i
-                for i in range(len(self._actors))
-                if now - self._suspect.get(i, -SUSPECT_SECONDS) >= SUSPECT_SECONDS
-            ] or list(range(len(self._actors)))
+            return [i for i in range(len(self._actors)) if i not in self._suspect]
+
+    def _pick(self, affinity: str | None) -> int:
+        """The affinity's actor if it is healthy, else the least loaded healthy actor (waiting up to
+        `revive_seconds` for one to come back when none is)."""
+        deadline = time.monotonic() + self.revive_seconds
+        while not (healthy := self._healthy()):
+            if self._closed:
+                raise CancelledError("the Ray backend was closed")
+            if time.monotonic() > deadline:
+                raise WorkerLost(f"no Ray worker answered for {self.revive_seconds:g} s")
+            for index in list(self._suspect):
+                self._ping(index)
+            time.sleep(0.2)
+        with self._lock:
             if affinity is not None and self._affinity.get(affinity) in healthy:
                 return self._affinity[affinity]
             chosen = min(healthy, key=lambda i: self._load[i])
@@ -125,32 +154,39 @@ class RayBackend:
         return out
 
     def _settle(self, index: int, out: Future[Any], ray_future: Future[Any]) -> None:
+        import ray
+
         with self._lock:
             self._load[index] -= 1
         exc = ray_future.exception()
         if exc is None:
             out.set_result(ray_future.result())
-            return
-        if not isinstance(exc, Exception):  # an interrupt: pass it on
-            out.set_exception(exc)
-            return
-        with self._lock:
-            self.lost += 1
-            self._suspect[index] = time.monotonic()
-            self._affinity = {k: v for k, v in self._affinity.items() if v != index}
-        self._ping(index)
-        out.set_exception(WorkerLost(f"Ray worker {index}: {_short(exc)}"))
+        elif self._closed:  # our own shutdown killed the call: not a lost worker, nothing to retry
+            out.set_exception(CancelledError("the Ray backend was closed"))
+        elif not isinstance(exc, Exception) or isinstance(exc, ray.exceptions.RayTaskError):
+            out.set_exception(exc)  # an interrupt, or an error inside the call: not a lost worker
+        else:
+            with self._lock:
+                self.lost += 1
+                self._suspect[index] = time.monotonic()
+                self._affinity = {k: v for k, v in self._affinity.items() if v != index}
+            self._ping(index)
+            out.set_exception(WorkerLost(f"Ray worker {index}: {_short(exc)}"))
 
     def _ping(self, index: int) -> None:
-        """Clear an actor's suspicion as soon as it answers again (after Ray restarted it)."""
+        """Ask a suspect actor whether it is back (Ray restarts it); at most once a second."""
+        now = time.monotonic()
+        with self._lock:
+            if self._closed or now - self._pinged.get(index, -1.0) < 1.0:
+                return
+            self._pinged[index] = now
 
         def answered(f: Future[Any]) -> None:
             if f.exception() is None:
                 with self._lock:
                     self._suspect.pop(index, None)
 
-        if not self._closed:
-            self._actors[index].ready.remote().future().add_done_callback(answered)
+        self._actors[index].ready.remote().future().add_done_callback(answered)
 
     # ----- the Backend protocol ----------------------------------------------------------------------
     def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
@@ -170,12 +206,13 @@ class RayBackend:
         """Kill the actors; stop Ray if this backend started it. Idempotent."""
         import ray
 
-        if getattr(self, "_closed", False):
+        if self._closed and not self._actors:
             return
         self._closed = True
         for actor in self._actors:
             with contextlib.suppress(Exception):  # already gone with its node
                 ray.kill(actor, no_restart=True)
+        self._actors = []
         if self._owns_ray:
             ray.shutdown()
 

@@ -37,6 +37,7 @@ FLAG_KEYS: dict[str, str | None] = {
     "backend": "backend.kind",
     "ray_address": "backend.address",
     "worker_concurrency": "backend.worker_concurrency",
+    "cpus_per_worker": "backend.cpus_per_worker",
     "seed": "seed",
     "seed_prompt": "seed_prompt",
     "no_editor": None,
@@ -86,6 +87,7 @@ def _backend_flags(add: Any) -> None:
     add("--backend", choices=("thread", "ray"), help="where calls run: this process (default) or Ray actors")
     add("--ray-address", help="join a running Ray cluster: auto or HOST:PORT (implies --backend ray)")
     add("--worker-concurrency", type=int, help="Ray: calls in flight per actor (default 1; more for APIs)")
+    add("--cpus-per-worker", type=float, help="Ray: CPUs each actor reserves (default 1)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="continue a killed run from its directory")
     res.add_argument("run_dir")
     res.add_argument("--quiet", action="store_true", help="log lines only")
+    res.add_argument("--workers", type=int, help="evaluation threads or Ray actors for this session")
     _backend_flags(res.add_argument)
     init = sub.add_parser("init", help="write a commented example configuration")
     init.add_argument("path", nargs="?", default="spl-opt.toml")
@@ -162,7 +165,9 @@ def _run(args: argparse.Namespace) -> int:
         report, run_dir = runner.run_config(config_from_args(args))
     else:
         backend = {k: v for k, v in _backend_overrides(args).items() if v is not None}
-        report, run_dir = runner.resume(Path(args.run_dir), quiet=args.quiet or None, backend=backend)
+        report, run_dir = runner.resume(
+            Path(args.run_dir), quiet=args.quiet or None, backend=backend, workers=args.workers
+        )
     print(render_summary(report))
     print(f"saved in {run_dir}")
     return 0
@@ -170,7 +175,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _backend_overrides(args: argparse.Namespace) -> dict[str, Any]:
     kind = args.backend or ("ray" if args.ray_address else None)
-    return {"kind": kind, "address": args.ray_address, "worker_concurrency": args.worker_concurrency}
+    return {
+        "kind": kind,
+        "address": args.ray_address,
+        "worker_concurrency": args.worker_concurrency,
+        "cpus_per_worker": args.cpus_per_worker,
+    }
 
 
 def _other(args: argparse.Namespace) -> int:

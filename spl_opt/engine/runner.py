@@ -12,7 +12,7 @@ from typing import Any
 from evaluators.cache import EvalCache
 from evaluators.length import LengthCounter
 from evaluators.metrics import labels_of, parse_number
-from evaluators.task import EvalRequest, TaskEvaluator
+from evaluators.task import RETRY_DELAY, EvalRequest, TaskEvaluator, retry_later
 from search.backends import SerialBackend, ThreadBackend
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
@@ -88,32 +88,44 @@ def local_backend(
 
 
 def propose_with_retry(
-    backend: Backend, request: ProposeRequest, on_lost: Callable[[str], None]
+    backend: Backend,
+    request: ProposeRequest,
+    on_lost: Callable[[str], None],
+    retry_delay: float = RETRY_DELAY,
 ) -> Future[Proposal]:
-    """The backend's proposal; one lost with its worker is retried once, then recorded as a failed
-    proposal (no edits), like any editor failure."""
+    """The backend's proposal; one lost with its worker is retried once (after `retry_delay`, from a
+    thread of its own), then recorded as a failed proposal (no edits), like any editor failure. Any
+    other error reaches the waiter."""
     out: Future[Proposal] = Future()
 
-    def submit() -> Future[Proposal]:
-        return backend.propose(request.operator, request.parent, request.evidence, request.attempts)
-
-    def settle(attempt: int, future: Future[Proposal]) -> None:
-        exc = future.exception()
-        if exc is None:
-            out.set_result(future.result())
-        elif not isinstance(exc, WorkerLost):
+    def attempt(number: int) -> None:
+        try:
+            future = backend.propose(request.operator, request.parent, request.evidence, request.attempts)
+        except BaseException as exc:
             out.set_exception(exc)
-        else:
-            what = f"proposal {request.iteration} ({request.operator}): worker lost ({exc})"
-            on_lost(f"{what}; {'retrying once' if attempt == 1 else 'recorded as failed'}")
-            if attempt == 1:
-                submit().add_done_callback(partial(settle, 2))
-            else:
-                out.set_result(
-                    Proposal(editor_id=request.operator, error=f"the editor worker was lost twice: {exc}")
-                )
+            return
+        future.add_done_callback(partial(settle, number))
 
-    submit().add_done_callback(partial(settle, 1))
+    def settle(number: int, future: Future[Proposal]) -> None:
+        try:
+            exc = future.exception()
+            if exc is None:
+                out.set_result(future.result())
+            elif not isinstance(exc, WorkerLost):
+                out.set_exception(exc)
+            else:
+                what = f"proposal {request.iteration} ({request.operator}): worker lost ({exc})"
+                on_lost(f"{what}; {'retrying once' if number == 1 else 'recorded as failed'}")
+                if number == 1:
+                    retry_later(retry_delay, attempt, 2)
+                else:
+                    error = f"the editor worker was lost twice: {exc}"
+                    out.set_result(Proposal(editor_id=request.operator, error=error))
+        except BaseException as exc:
+            if not out.done():
+                out.set_exception(exc)
+
+    attempt(1)
     return out
 
 
@@ -254,11 +266,16 @@ SESSION_KEYS = {
 }  # how a session runs and reports, not what the run is
 
 
+SESSION_SEARCH_KEYS = {"workers", "chunk_size"}  # how many run the calls, not which calls are made
+
+
 def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
-    new = config.model_dump(mode="json")
-    return {k: v for k, v in saved.items() if k not in SESSION_KEYS} == {
-        k: v for k, v in new.items() if k not in SESSION_KEYS
-    }
+    def identity(data: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in data.items() if k not in SESSION_KEYS}
+        search = {k: v for k, v in out.get("search", {}).items() if k not in SESSION_SEARCH_KEYS}
+        return {**out, "search": search}
+
+    return identity(saved) == identity(config.model_dump(mode="json"))
 
 
 class BackendEditor:
@@ -279,7 +296,15 @@ def ray_backend(config: RunConfig, task: TaskData, namespace: str) -> Any:
     from spl_opt.engine.workers import WorkerSpec
 
     uses_editor = config.search.operators.get("editor", 0) > 0
-    spec = WorkerSpec.for_task(task, config.task_lm, config.editor_lm if uses_editor else None, namespace)
+    task_lm, editor_lm = config.task_lm, config.editor_lm
+    if config.search.workers > 1:  # actors may share a node: a local model uses the CPUs its actor reserves
+        threads = {"n_threads": max(1, int(config.backend.cpus_per_worker))}
+        task_lm = (
+            task_lm.model_copy(update=threads) if task_lm.is_embedded and not task_lm.n_threads else task_lm
+        )
+        if editor_lm.is_embedded and not editor_lm.n_threads:
+            editor_lm = editor_lm.model_copy(update=threads)
+    spec = WorkerSpec.for_task(task, task_lm, editor_lm if uses_editor else None, namespace)
     try:
         return RayBackend(
             spec,
@@ -374,17 +399,27 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
 
 
 def resume(
-    run_dir: Path, *, quiet: bool | None = None, echo: bool = True, backend: dict[str, Any] | None = None
+    run_dir: Path,
+    *,
+    quiet: bool | None = None,
+    echo: bool = True,
+    backend: dict[str, Any] | None = None,
+    workers: int | None = None,
 ) -> tuple[RunReport, Path]:
     """Continue a killed run from its directory: finished evaluations and proposals are replayed.
 
-    `backend` overrides the saved backend settings (a session may run elsewhere than the last).
+    `backend` and `workers` override the saved settings (a session may run elsewhere than the last).
     """
     from spl_opt.config import validate_config
 
     saved = read_config(run_dir)
     if backend:
-        saved = {**saved, "backend": {**saved.get("backend", {}), **backend}}
+        merged = {**saved.get("backend", {}), **backend}
+        if merged.get("kind") == "thread":
+            merged.pop("address", None)  # a thread session does not join the cluster of an earlier one
+        saved = {**saved, "backend": merged}
+    if workers is not None:
+        saved = {**saved, "search": {**saved.get("search", {}), "workers": workers}}
     config = validate_config(saved)
     update: dict[str, Any] = {"run_dir": str(run_dir)}
     if quiet is not None:

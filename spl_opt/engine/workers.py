@@ -6,6 +6,7 @@ LMConfig, and reads any API key from its own environment. A spec holds no secret
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Literal
 
@@ -71,4 +72,6 @@ class WorkerSpec(Record):
 
         program = ChatProgram(build_lm(self.task_lm), namespace=self.namespace)
         editors = {"editor": LazyEditor(self.editor_lm)} if self.editor_lm is not None else {}
-        return Worker(program, scorer_for(self.metric, self.labels), editors)
+        names = {c.api_key_env for c in (self.task_lm, self.editor_lm) if c is not None and c.api_key_env}
+        secrets = tuple(v for v in (os.environ.get(n) for n in sorted(names)) if v)
+        return Worker(program, scorer_for(self.metric, self.labels), editors, secrets)

@@ -93,7 +93,7 @@ class FlakyBackend(SerialBackend):
 
 
 def _evaluator(backend, **kw):
-    return TaskEvaluator(backend, namespace="echo", **kw)
+    return TaskEvaluator(backend, namespace="echo", retry_delay=0.0, **kw)
 
 
 def test_a_call_lost_with_its_worker_is_retried_once_then_recorded():
@@ -169,3 +169,36 @@ def test_discarded_results_are_forgotten_after_reload(tmp_path):
     cache.close()
     reloaded = EvalCache(path)
     assert reloaded.get((CAND.id, "e0", "echo")) is None and reloaded.get((CAND.id, "e1", "echo")) is not None
+
+
+def test_a_failing_cache_write_fails_the_evaluation_instead_of_hanging():
+    class FullDisk(EvalCache):
+        def put(self, key, result):
+            raise OSError("No space left on device")
+
+    evaluator = TaskEvaluator.local(EchoProgram(), scorer, FullDisk())
+    with pytest.raises(OSError, match="No space"):
+        evaluator.evaluate(CAND, EXAMPLES, "val")
+
+
+def test_a_backend_that_refuses_work_fails_the_evaluation_and_caches_nothing():
+    class Closed(SerialBackend):
+        def submit(self, affinity, prompt, examples):
+            raise RuntimeError("backend is closed")
+
+    cache = EvalCache()
+    with pytest.raises(RuntimeError, match="closed"):
+        _evaluator(Closed(Worker(EchoProgram(), scorer)), cache=cache).evaluate(CAND, EXAMPLES, "val")
+    assert len(cache) == 0
+
+
+def test_a_worker_never_repeats_an_api_key_in_an_error():
+    class Leaky(EchoProgram):
+        def run(self, system_prompt, example):
+            raise PermissionError("401: invalid key sk-live-123 for this project")
+
+    worker = Worker(Leaky(), scorer, secrets=("sk-live-123",))
+    result = worker.run("P", EXAMPLES[0])
+    assert "sk-live-123" not in (result.error or "") + result.feedback and "[redacted]" in (
+        result.error or ""
+    )

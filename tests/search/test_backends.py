@@ -99,3 +99,33 @@ def test_closed_thread_backend_refuses_work_and_bad_sizes_are_refused():
         ThreadBackend(Worker(Echo(), scorer), 0)
     with pytest.raises(ValueError):
         ThreadBackend(Worker(Echo(), scorer), 2, chunk_size=0)
+
+
+def test_after_an_interrupt_the_serial_backend_refuses_further_work_at_once():
+    class Interrupt(Echo):
+        def run(self, system_prompt, example):
+            if example.id == "e1":
+                raise KeyboardInterrupt
+            return super().run(system_prompt, example)
+
+    program = Interrupt()
+    backend = SerialBackend(Worker(program, scorer))
+    backend.submit("a", "P", EXAMPLES)
+    with pytest.raises(KeyboardInterrupt):
+        backend.submit("b", "P", EXAMPLES)
+    assert [ex for ex, _ in program.threads] == ["e0"]  # nothing of "b" ran
+
+
+def test_closing_stops_running_chunks_between_calls_and_cancels_queued_ones():
+    from concurrent.futures import CancelledError
+
+    program = Echo(delay=0.1)
+    backend = ThreadBackend(Worker(program, scorer), 1)
+    running = backend.submit("a", "P", EXAMPLES)
+    queued = backend.submit("b", "P", EXAMPLES)
+    time.sleep(0.05)
+    start = time.perf_counter()
+    backend.close()
+    assert time.perf_counter() - start < 0.3  # not the 1.1 s the rest of both chunks would take
+    assert running[0].result().score == 1.0
+    assert all(isinstance(f.exception(), CancelledError) for f in running[1:] + queued)

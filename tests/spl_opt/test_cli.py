@@ -161,3 +161,19 @@ def test_resume_can_move_a_run_to_another_backend(tmp_path, monkeypatch, capsys)
     assert seen[0].backend.kind == "ray" and seen[0].backend.address == "10.0.0.5:6379"
     assert seen[0].backend.worker_concurrency == 4
     assert runner._same_run(RunConfig(run_dir=str(tmp_path)).model_dump(mode="json"), seen[0])
+
+
+def test_resume_on_threads_drops_the_cluster_address_and_may_change_workers(tmp_path, monkeypatch, capsys):
+    from spl_opt.config import BackendConfig, RunConfig
+    from spl_opt.engine import runner
+
+    saved = RunConfig(run_dir=str(tmp_path), backend=BackendConfig(kind="ray", address="auto"))
+    (tmp_path / "config.json").write_text(saved.model_dump_json())
+    seen = []
+    monkeypatch.setattr(
+        runner, "run_config", lambda config, echo=True: seen.append(config) or (None, tmp_path)
+    )
+    monkeypatch.setattr("spl_opt.engine.summary.render_summary", lambda report: "")
+    assert cli.main(["resume", str(tmp_path), "--backend", "thread", "--workers", "3"]) == 0
+    assert seen[0].backend.kind == "thread" and seen[0].backend.address is None
+    assert seen[0].search.workers == 3 and runner._same_run(saved.model_dump(mode="json"), seen[0])

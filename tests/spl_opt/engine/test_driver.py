@@ -106,7 +106,19 @@ class LosingBackend:
 def test_a_proposal_lost_with_its_worker_is_retried_once_then_recorded(losses, raw, error):
     notes: list[str] = []
     request = ProposeRequest(4, "editor", Playbook(preamble="P"), Evidence(), 1)
-    proposal = propose_with_retry(LosingBackend(losses), request, notes.append).result(1)
+    proposal = propose_with_retry(LosingBackend(losses), request, notes.append, 0.0).result(1)
     assert proposal.raw == raw and (error is None) == (proposal.error is None)
     assert error is None or error in (proposal.error or "")
     assert len(notes) == losses and all("proposal 4 (editor)" in n for n in notes)
+
+
+def test_a_proposal_whose_retry_cannot_be_sent_fails_instead_of_hanging():
+    class Closing(LosingBackend):
+        def propose(self, operator, parent, evidence, n):
+            if self.losses == 0:
+                raise RuntimeError("RayBackend is closed")
+            return super().propose(operator, parent, evidence, n)
+
+    request = ProposeRequest(1, "editor", Playbook(preamble="P"), Evidence(), 1)
+    with pytest.raises(RuntimeError, match="closed"):
+        propose_with_retry(Closing(1), request, lambda _: None, 0.0).result(2)
