@@ -223,7 +223,9 @@ class Optimizer:
         rng = random.Random(f"{self.random_seed}:{i}")
         parent = self.selector.parents(self.state.population, 1, rng)[0]
         batch = tuple(rng.sample(self.train, min(self.search.minibatch_size, len(self.train))))
-        parent_eval = yield EvalRequest(parent.candidate, batch, "train")
+        if not self._fits(parent_request := EvalRequest(parent.candidate, batch, "train")):
+            return self._out_of_rollouts(i, "screening the parent")
+        parent_eval = yield parent_request
         assert isinstance(parent_eval, Evaluation)
         evidence = self._evidence(parent_eval, batch, parent, rng.randrange(1 << 30))
         op_name = self._choose_operator(rng, parent, evidence)
@@ -249,10 +251,12 @@ class Optimizer:
         )
         if child.id in self.state.seen:
             return self._idle(i, "duplicate of an evaluated candidate")
+        if not self._fits(child_request := EvalRequest(child, batch, "train")):
+            return self._out_of_rollouts(i, "screening the child")
         self.state.seen.add(child.id)
         self.state.idle = 0
         self.journal.append("candidate", candidate=child.model_dump(mode="json"))
-        child_eval = yield EvalRequest(child, batch, "train")
+        child_eval = yield child_request
         assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
         accepted = new.accuracy > old.accuracy or (
@@ -274,9 +278,31 @@ class Optimizer:
         if not accepted and self.ledger is not None:
             self.ledger.record_rejected(child, new.accuracy)
         if accepted:
-            val_eval = yield EvalRequest(child, self.val, "val")
+            if not self._fits(val_request := EvalRequest(child, self.val, "val")):
+                return self._out_of_rollouts(i, "validating the accepted child")
+            val_eval = yield val_request
             assert isinstance(val_eval, Evaluation)
             self._add_member(Member(candidate=child, evaluation=val_eval), iteration=i)
+
+    def _fits(self, request: EvalRequest) -> bool:
+        """Whether `request`, with the work in flight, stays within the rollout budget (counting only
+        examples not evaluated yet): the search never spends more rollouts than it was given."""
+        limit = self.budget.max_rollouts
+        if limit is None:
+            return True
+        pending = [j.work for j in self._jobs if isinstance(j.work, EvalRequest)]
+        new = sum(self._new_rollouts(r) for r in (*pending, request))
+        return len(self.state.rollouts) + new <= limit
+
+    def _new_rollouts(self, request: EvalRequest) -> int:
+        cid = request.candidate.id
+        return sum(1 for ex in request.examples if (cid, ex.id) not in self.state.rollouts)
+
+    def _out_of_rollouts(self, i: int, step: str) -> None:
+        limit = self.budget.max_rollouts
+        reason = f"rollout budget spent ({len(self.state.rollouts)}/{limit}; too few left for {step})"
+        self.stop_reason = self.stop_reason or reason
+        self.journal.append("skip", iteration=i, reason=reason)
 
     def _idle(self, i: int, why: str) -> None:
         self.state.idle += 1

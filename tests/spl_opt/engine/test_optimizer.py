@@ -42,7 +42,7 @@ def test_search_learns_the_hint_and_never_sees_test_data(tmp_path, toy_task, tas
     assert "add the two numbers" in result.best.candidate.prompt
     test_ids = {e.id for e in toy_task.test}
     assert all(r.split != "test" and not test_ids & {e.id for e in r.examples} for r in requested)
-    assert result.rollouts <= 80 + len(toy_task.val)  # the last accepted child may finish its val evaluation
+    assert result.rollouts <= 80  # never more than the budget, even mid-iteration
     assert result.editor_usage.calls >= 1
     assert result.front[0].evaluation.objectives.accuracy == 1.0 or len(result.front) > 1
 
@@ -94,3 +94,21 @@ def test_parallel_iterations_give_a_valid_search(tmp_path, toy_task, task_lm, ed
     opt.search = opt.search.model_copy(update={"parallel": 3})
     result = opt.run(evaluator.evaluate_many)
     assert result.best.evaluation.objectives.accuracy == 1.0
+
+
+@pytest.mark.parametrize("parallel,budget", [(1, 37), (3, 37), (3, 52)])
+def test_the_rollout_budget_is_never_exceeded(tmp_path, toy_task, task_lm, editor_lm, parallel, budget):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=budget)
+    opt.search = opt.search.model_copy(update={"parallel": parallel})
+    result = opt.run(evaluator.evaluate_many)
+    assert result.rollouts <= budget
+
+
+def test_a_child_whose_validation_would_overshoot_the_budget_is_not_validated(
+    tmp_path, toy_task, task_lm, editor_lm
+):
+    # seed val (8) + parent and child minibatches (3 + 3) = 14; validating the child needs 8 more
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=20)
+    result = opt.run(evaluator.evaluate_many)
+    assert result.rollouts == 14 and len(result.members) == 1
+    assert "too few left for validating the accepted child" in result.stop_reason
