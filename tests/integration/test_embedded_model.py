@@ -92,7 +92,7 @@ def test_tiny_optimize_run_end_to_end(tmp_path):
     assert proc.returncode == 0, out
     assert "| seed |" in out and "| learned |" in out and "Pareto front" in out
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["search"]["rollouts"] >= 14
+    assert 4 < result["search"]["rollouts"] <= 14  # the seed's validation, then screening, within budget
     assert len(result["best_test"]["results"]) == 4
     assert result["search"]["task_usage"]["output_tokens"] > 0
     assert (run_dir / "prompt.txt").read_text().strip()
@@ -134,7 +134,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     after = _cache_keys(run_dir)
     assert after[: len(before)] == before
     assert len(after) == len(set(after)), "a finished evaluation was computed again"
-    assert json.loads((run_dir / "result.json").read_text())["search"]["rollouts"] >= 14
+    assert 4 < json.loads((run_dir / "result.json").read_text())["search"]["rollouts"] <= 14
 
 
 def test_cli_run_on_ray_loads_the_embedded_model_in_its_actor(tmp_path):
@@ -146,5 +146,5 @@ def test_cli_run_on_ray_loads_the_embedded_model_in_its_actor(tmp_path):
     assert proc.returncode == 0, out
     assert "Ray: 1 worker(s) on 1 node(s)" in (run_dir / "run.log").read_text()
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["search"]["rollouts"] >= 10 and len(result["best_test"]["results"]) == 4
+    assert 4 < result["search"]["rollouts"] <= 10 and len(result["best_test"]["results"]) == 4
     assert all(r["error"] is None for r in result["best_test"]["results"])
