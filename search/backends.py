@@ -41,7 +41,9 @@ def _run_chunk(
     return None
 
 
-class _Closing:
+class ClosingBackend:
+    """Context-manager support: `with Backend(...) as b:` closes `b` on exit."""
+
     def close(self) -> None:
         """Release resources; idempotent."""
 
@@ -54,7 +56,7 @@ class _Closing:
         self.close()
 
 
-class SerialBackend(_Closing):
+class SerialBackend(ClosingBackend):
     """Runs every call inline, in the calling thread: `submit` returns completed futures."""
 
     def __init__(self, worker: Worker) -> None:
@@ -77,7 +79,7 @@ class SerialBackend(_Closing):
         return future
 
 
-class ThreadBackend(_Closing):
+class ThreadBackend(ClosingBackend):
     """Runs calls on one pool of `max_workers` threads, created once and reused.
 
     A submission is split into chunks of `chunk_size` examples (default: all of them), each run back

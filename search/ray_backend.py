@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
 from functools import partial
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from evaluators.worker import Worker
+from search.backends import ClosingBackend
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
@@ -46,7 +46,7 @@ class _Actor:
         return self.worker.propose(operator, parent, evidence, n)
 
 
-class RayBackend:
+class RayBackend(ClosingBackend):
     """`workers` Ray actors, each running up to `concurrency` calls at once (1 for a local model).
 
     `address`: None starts a local Ray instance (stopped on close); "auto" or "HOST:PORT" joins a
@@ -215,14 +215,6 @@ class RayBackend:
         self._actors = []
         if self._owns_ray:
             ray.shutdown()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 from evaluators.task import TaskEvaluator
 from spl_opt.core.errors import RunDirError
 from spl_opt.core.records import Evaluation, Proposal
-from spl_opt.engine.optimizer import Optimizer, ProposeRequest, Work
+from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.result import SearchResult
+from spl_opt.engine.work import ProposeRequest, Work
 
 ProposeFn = Callable[[ProposeRequest], "Future[Proposal]"]
 
@@ -38,17 +39,17 @@ def drive(
 
     `before_tell(work, result)` may raise to stop the run before the optimizer sees the result.
     """
-    running: dict[str, Future[Any]] = {}
-    works: dict[str, Work] = {}
+    running: dict[str, tuple[Work, Future[Any]]] = {}
     while True:
         for pending in optimizer.ask():
-            work = works[pending.key] = pending.work
+            work = pending.work
             if pending.recorded is not None:
-                running[pending.key] = done(pending.recorded)
+                future: Future[Any] = done(pending.recorded)
             elif isinstance(work, ProposeRequest):
-                running[pending.key] = propose(work)
+                future = propose(work)
             else:
-                running[pending.key] = evaluator.submit(work)
+                future = evaluator.submit(work)
+            running[pending.key] = (work, future)
         if not running:
             return optimizer.result()
         recorded = optimizer.journal.recorded("tell")
@@ -60,12 +61,12 @@ def drive(
                     f"but the run has {sorted(running)} in flight); were the code, data or config changed?"
                 )
         else:
-            wait(running.values(), return_when=FIRST_COMPLETED)
-            key = next(k for k, f in running.items() if f.done())  # oldest first among the finished
-        result = running.pop(key).result()
+            wait([f for _, f in running.values()], return_when=FIRST_COMPLETED)
+            key = next(k for k, (_, f) in running.items() if f.done())  # oldest first among the finished
+        work, future = running.pop(key)
+        result = future.result()
         if before_tell is not None:
-            before_tell(works[key], result)
-        del works[key]
+            before_tell(work, result)
         optimizer.tell(key, result)
         if after_tell is not None:
             after_tell(optimizer)

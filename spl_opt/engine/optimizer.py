@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from evaluators.task import EvalRequest
@@ -26,39 +26,13 @@ from search.pareto import pareto_front
 from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
-from spl_opt.core.protocols import Editor, Evidence, EvidenceItem, Ledger, Member, Selector
-from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal
+from spl_opt.core.protocols import Editor, Evidence, Ledger, Member, Selector
+from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
 from spl_opt.engine.journal import Journal
 from spl_opt.engine.result import RoleUsage, SearchResult
+from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
 
 MAX_IDLE_ITERATIONS = 50
-
-
-@dataclass(frozen=True)
-class ProposeRequest:
-    """Ask operator `operator` for edits to `parent` (iteration `iteration`)."""
-
-    iteration: int
-    operator: str
-    parent: Playbook
-    evidence: Evidence
-    attempts: int
-
-
-Work = EvalRequest | ProposeRequest
-Iteration = Generator[Work, Evaluation | Proposal, None]
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Work the optimizer wants done, under `key`; tell() its result with that key.
-
-    `recorded` is a proposal replayed from the journal: tell it back instead of running the operator.
-    """
-
-    key: str
-    work: Work
-    recorded: Proposal | None = None
 
 
 @dataclass
@@ -227,7 +201,12 @@ class Optimizer:
             return self._out_of_rollouts(i, "screening the parent")
         parent_eval = yield parent_request
         assert isinstance(parent_eval, Evaluation)
-        evidence = self._evidence(parent_eval, batch, parent, rng.randrange(1 << 30))
+        evidence = evidence_from(
+            parent_eval,
+            batch,
+            [m.candidate.playbook for m in self.front() if m is not parent],
+            rng.randrange(1 << 30),
+        )
         op_name = self._choose_operator(rng, parent, evidence)
         if op_name is None:
             return self._idle(i, "no operator applies")
@@ -307,28 +286,6 @@ class Optimizer:
     def _idle(self, i: int, why: str) -> None:
         self.state.idle += 1
         self.journal.append("skip", iteration=i, reason=why)
-
-    def _evidence(
-        self, evaluation: Evaluation, batch: tuple[Example, ...], parent: Member, seed: int
-    ) -> Evidence:
-        items = [
-            EvidenceItem(
-                input=ex.input_text(),
-                target=ex.target,
-                output=r.output or (r.error or ""),
-                feedback=r.feedback,
-                score=r.score,
-            )
-            for ex, r in zip(batch, evaluation.results, strict=True)
-        ]
-        front = self.front()
-        donors = tuple(m.candidate.playbook for m in front if m.candidate.id != parent.candidate.id)
-        return Evidence(
-            failures=tuple(x for x in items if x.score < 1.0),
-            successes=tuple(x for x in items if x.score >= 1.0),
-            donors=donors,
-            seed=seed,
-        )
 
     def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
         """Weighted draw; a weight is scaled by the operator's screening success so far (Laplace-smoothed)."""

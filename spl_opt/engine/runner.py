@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from evaluators.cache import EvalCache
 from evaluators.length import LengthCounter
 from evaluators.metrics import labels_of, parse_number
-from evaluators.task import RETRY_DELAY, EvalRequest, TaskEvaluator, retry_later
-from search.backends import SerialBackend, ThreadBackend
+from evaluators.task import EvalRequest, TaskEvaluator
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
-from spl_opt.core.errors import LMError, RunDirError, WorkerLost
-from spl_opt.core.protocols import Backend, Editor, Evidence, Program, Scorer
+from spl_opt.core.errors import LMError, RunDirError
+from spl_opt.core.protocols import Backend, Editor, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
+from spl_opt.engine.backend_setup import (
+    LM_OPERATORS,
+    BackendEditor,
+    local_backend,
+    propose_with_retry,
+    ray_backend,
+)
 from spl_opt.engine.driver import done, drive
 from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
-from spl_opt.engine.optimizer import Optimizer, ProposeRequest, Work
+from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
+from spl_opt.engine.work import ProposeRequest, Work
 from spl_opt.engine.workers import scorer_for
 from spl_opt.lm.config import LMConfig
 
@@ -70,63 +76,6 @@ def token_counter(lm: Any, config: LMConfig | None) -> LengthCounter:
     if config is not None and config.is_embedded and count is not None:
         return LengthCounter(count)
     return LengthCounter()
-
-
-LM_OPERATORS = frozenset({"editor"})  # operators that call an LM: they run on the backend's workers
-
-
-def local_backend(
-    program: Program, scorer: Scorer, operators: Mapping[str, Editor], config: RunConfig
-) -> Backend:
-    """Threads of this process (inline for one worker), sharing the program, scorer and LM editors."""
-    from evaluators.worker import Worker
-
-    editors = {name: op for name, op in operators.items() if name in LM_OPERATORS}
-    worker = Worker(program, scorer, editors)
-    workers = config.search.workers
-    return ThreadBackend(worker, workers, config.search.chunk_size) if workers > 1 else SerialBackend(worker)
-
-
-def propose_with_retry(
-    backend: Backend,
-    request: ProposeRequest,
-    on_lost: Callable[[str], None],
-    retry_delay: float = RETRY_DELAY,
-) -> Future[Proposal]:
-    """The backend's proposal; one lost with its worker is retried once (after `retry_delay`, from a
-    thread of its own), then recorded as a failed proposal (no edits), like any editor failure. Any
-    other error reaches the waiter."""
-    out: Future[Proposal] = Future()
-
-    def attempt(number: int) -> None:
-        try:
-            future = backend.propose(request.operator, request.parent, request.evidence, request.attempts)
-        except BaseException as exc:
-            out.set_exception(exc)
-            return
-        future.add_done_callback(partial(settle, number))
-
-    def settle(number: int, future: Future[Proposal]) -> None:
-        try:
-            exc = future.exception()
-            if exc is None:
-                out.set_result(future.result())
-            elif not isinstance(exc, WorkerLost):
-                out.set_exception(exc)
-            else:
-                what = f"proposal {request.iteration} ({request.operator}): worker lost ({exc})"
-                on_lost(f"{what}; {'retrying once' if number == 1 else 'recorded as failed'}")
-                if number == 1:
-                    retry_later(retry_delay, attempt, 2)
-                else:
-                    error = f"the editor worker was lost twice: {exc}"
-                    out.set_result(Proposal(editor_id=request.operator, error=error))
-        except BaseException as exc:
-            if not out.done():
-                out.set_exception(exc)
-
-    attempt(1)
-    return out
 
 
 def execute(
@@ -276,45 +225,6 @@ def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
         return {**out, "search": search}
 
     return identity(saved) == identity(config.model_dump(mode="json"))
-
-
-class BackendEditor:
-    """An LM operator that runs on the backend's workers (which build its LM themselves)."""
-
-    def __init__(self, backend: Backend, name: str) -> None:
-        self.backend = backend
-        self.name = name
-        self.editor_id = f"backend:{name}"
-
-    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
-        return self.backend.propose(self.name, parent, evidence, n).result()
-
-
-def ray_backend(config: RunConfig, task: TaskData, namespace: str) -> Any:
-    """Ray actors that each build the task LM (and, on first use, the editor LM) from `config`."""
-    from search.ray_backend import RayBackend
-    from spl_opt.engine.workers import WorkerSpec
-
-    uses_editor = config.search.operators.get("editor", 0) > 0
-    task_lm, editor_lm = config.task_lm, config.editor_lm
-    if config.search.workers > 1:  # actors may share a node: a local model uses the CPUs its actor reserves
-        threads = {"n_threads": max(1, int(config.backend.cpus_per_worker))}
-        task_lm = (
-            task_lm.model_copy(update=threads) if task_lm.is_embedded and not task_lm.n_threads else task_lm
-        )
-        if editor_lm.is_embedded and not editor_lm.n_threads:
-            editor_lm = editor_lm.model_copy(update=threads)
-    spec = WorkerSpec.for_task(task, task_lm, editor_lm if uses_editor else None, namespace)
-    try:
-        return RayBackend(
-            spec,
-            config.search.workers,
-            concurrency=config.backend.worker_concurrency,
-            address=config.backend.address,
-            cpus_per_worker=config.backend.cpus_per_worker,
-        )
-    except WorkerLost as exc:
-        raise LMError(str(exc)) from exc
 
 
 def task_of(config: RunConfig) -> TaskData:

@@ -13,8 +13,9 @@ from spl_opt.config import RunConfig, SearchConfig
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Playbook, Proposal
-from spl_opt.engine.optimizer import ProposeRequest
-from spl_opt.engine.runner import default_operators, execute, propose_with_retry, task_scorer
+from spl_opt.engine.backend_setup import propose_with_retry
+from spl_opt.engine.runner import default_operators, execute, task_scorer
+from spl_opt.engine.work import ProposeRequest
 from spl_opt.programs import ChatProgram
 from spl_opt.testing import StrategyFollower, editor_reply, scripted_lm
 from tests.conftest import HINT, _sum

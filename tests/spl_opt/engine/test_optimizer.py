@@ -7,8 +7,9 @@ from search.budget import Budget
 from spl_opt.config import SearchConfig
 from spl_opt.core.records import Candidate, Playbook
 from spl_opt.engine.journal import Journal
-from spl_opt.engine.optimizer import Optimizer, ProposeRequest
+from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.runner import default_operators, task_scorer
+from spl_opt.engine.work import ProposeRequest
 from spl_opt.programs import ChatProgram
 
 

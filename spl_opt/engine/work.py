@@ -1,0 +1,59 @@
+"""The work items an optimizer hands out: evaluations and editor proposals, under keys."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from evaluators.task import EvalRequest
+from spl_opt.core.protocols import Evidence, EvidenceItem
+from spl_opt.core.records import Evaluation, Example, Playbook, Proposal
+
+
+@dataclass(frozen=True)
+class ProposeRequest:
+    """Ask operator `operator` for edits to `parent` (iteration `iteration`)."""
+
+    iteration: int
+    operator: str
+    parent: Playbook
+    evidence: Evidence
+    attempts: int
+
+
+Work = EvalRequest | ProposeRequest
+Iteration = Generator[Work, Evaluation | Proposal, None]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Work the optimizer wants done, under `key`; tell() its result with that key.
+
+    `recorded` is a proposal replayed from the journal: tell it back instead of running the operator.
+    """
+
+    key: str
+    work: Work
+    recorded: Proposal | None = None
+
+
+def evidence_from(
+    evaluation: Evaluation, batch: Sequence[Example], donors: Sequence[Playbook], seed: int
+) -> Evidence:
+    """What an editor sees of a parent's minibatch evaluation: its failures and successes, the donors."""
+    items = [
+        EvidenceItem(
+            input=ex.input_text(),
+            target=ex.target,
+            output=r.output or (r.error or ""),
+            feedback=r.feedback,
+            score=r.score,
+        )
+        for ex, r in zip(batch, evaluation.results, strict=True)
+    ]
+    return Evidence(
+        failures=tuple(x for x in items if x.score < 1.0),
+        successes=tuple(x for x in items if x.score >= 1.0),
+        donors=tuple(donors),
+        seed=seed,
+    )
