@@ -356,9 +356,19 @@ def run_one(
         seed_prompt_tokens=models.count_tokens(task.seed_prompt),
         curve=[[int(r), float(a)] for r, a in curve],
         stop_reason=outcome.stop_reason,
-        details=outcome.details,
+        details=_with_token_counts(outcome.details, models.count_tokens),
     )
     return record
+
+
+def _with_token_counts(details: dict[str, Any], count: Callable[[str], int]) -> dict[str, Any]:
+    """`details` with each population member's prompt measured in task-model tokens, as the learned
+    prompt is (the length target compares members against GEPA's prompt)."""
+    population = details.get("population")
+    if not isinstance(population, list):
+        return details
+    measured = [{**m, "prompt_tokens": count(str(m.get("prompt", "")))} for m in population]
+    return {**details, "population": measured}
 
 
 # --------------------------------------------------------------------------------------------------

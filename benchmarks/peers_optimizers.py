@@ -330,6 +330,14 @@ def run_spl(spec: RunSpec) -> Outcome:
             "members": len(search.members),
             "front_size": len(search.front),
             "operator_stats": {k: list(v) for k, v in search.operator_stats.items()},
+            "population": [
+                {
+                    "val_accuracy": m.evaluation.objectives.accuracy,
+                    "prompt": m.candidate.prompt,
+                    "operator": m.candidate.operator,
+                }
+                for m in search.members
+            ],
         },
     )
 

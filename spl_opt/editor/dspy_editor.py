@@ -12,6 +12,7 @@ from typing import Any
 
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Edit, Playbook, Proposal
+from spl_opt.editor.hygiene import clean_strategy_text, clean_title
 
 EDITOR_INSTRUCTIONS = """\
 You improve the system prompt of an AI assistant. The prompt is a playbook: a preamble plus strategies, \
@@ -93,7 +94,9 @@ def _module_class() -> type:
 
 class DSPyEditor:
     """The Editor seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
-    stopping at the first edit that parses and fits the parent."""
+    stopping at the first edit that parses and fits the parent. Texts are cleaned by
+    `spl_opt.editor.hygiene` (copied evidence cut, at most three sentences); an edit with no text
+    left is unusable."""
 
     editor_id = "dspy-editor"
 
@@ -141,7 +144,7 @@ class DSPyEditor:
 
     def _to_edit(self, parent: Playbook, pred: Any) -> Edit | None:
         op = parse_op(str(pred.get("operation", "")))
-        text = " ".join(str(pred.get("text", "")).split())
+        text = clean_strategy_text(str(pred.get("text", "")))
         sid_match = re.search(r"s\d+", str(pred.get("strategy_id", "")))
         sid = sid_match.group(0) if sid_match else None
         if op in ("revise", "delete") and (sid is None or parent.strategy(sid) is None):
@@ -151,7 +154,7 @@ class DSPyEditor:
         return Edit(
             op=op,
             strategy_id=sid if op in ("revise", "delete") else None,
-            title=" ".join(str(pred.get("title", "")).split())[:80],
+            title=clean_title(str(pred.get("title", ""))),
             text=text,
             rationale=" ".join(str(pred.get("diagnosis", "")).split())[:500],
             editor_id=self.editor_id,

@@ -42,3 +42,11 @@ def test_rendering_shows_ids_and_failures_first():
     assert "[s1] Format: Say the answer." in render_playbook(PB)
     text = render_evidence(EVIDENCE)
     assert text.startswith("### WRONG example 1") and "Expected answer: 4" in text
+
+
+def test_copied_evidence_is_cut_from_the_edit_and_an_empty_edit_is_unusable():
+    echo = "Add the counts. Expected answer: 10 Feedback: Wrong"
+    (edit,) = DSPyEditor(scripted_lm([editor_reply("add", echo)])).propose(PB, EVIDENCE).edits
+    assert edit.text == "Add the counts."
+    proposal = DSPyEditor(scripted_lm([editor_reply("add", "Feedback: Wrong")])).propose(PB, EVIDENCE)
+    assert proposal.edits == () and "unusable" in (proposal.error or "")

@@ -1,0 +1,29 @@
+from spl_opt.editor.hygiene import clean_strategy_text, clean_title, cut_evidence, first_sentences
+
+
+def test_copied_evidence_is_cut():
+    text = (
+        "Count each item separately, then add the counts. Expected answer: 10 "
+        "Feedback: Wrong: expected '10' but the final answer read was '1'."
+    )
+    assert clean_strategy_text(text) == "Count each item separately, then add the counts."
+    assert cut_evidence("### WRONG example 1\nInput: 2+2?") == ""
+
+
+def test_at_most_three_sentences_and_numbered_steps_are_not_sentence_ends():
+    assert first_sentences("Step 1. Do A. Then B! Then C? Then D.") == "Step 1. Do A. Then B! Then C?"
+    assert first_sentences("Use `x`. Keep it.") == "Use `x`. Keep it."
+
+
+def test_long_text_is_cut_at_a_sentence_within_the_word_limit():
+    short, long = "Read the question.", " ".join(["word"] * 70) + "."
+    assert first_sentences(f"{short} {long}") == short
+    cut = first_sentences(long)
+    assert cut.endswith("...") and len(cut.split()) == 60
+
+
+def test_titles_are_short():
+    assert clean_title("Adjust the strategy for handling the input `not not False`") == (
+        "Adjust the strategy for handling the"
+    )
+    assert clean_title("Format:") == "Format"
