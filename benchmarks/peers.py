@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.peers_optimizers import OPTIMIZERS, RunSpec, Usage, counted_lm
+from benchmarks.peers_targets import targets, targets_markdown
 from evaluators.length import LengthCounter
 from evaluators.stats import mean_ci
 from spl_opt.core.errors import ConfigError, DataError
@@ -484,10 +485,12 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def write_outputs(out: Path) -> list[dict[str, Any]]:
-    """summary.md / summary.json and one curves.png per task, from every result JSON under `out`."""
+    """summary.md, summary.json, targets.json and one curves.png per task, from every result JSON under
+    `out`."""
     rows = load_results(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(to_markdown(rows), encoding="utf-8")
+    verdicts = targets(rows)
+    (out / "summary.md").write_text(to_markdown(rows) + "\n" + targets_markdown(verdicts), encoding="utf-8")
     summary = [
         {
             k: r.get(k)
@@ -507,6 +510,7 @@ def write_outputs(out: Path) -> list[dict[str, Any]]:
         for r in rows
     ]
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / "targets.json").write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
     for task_name in sorted({r["task"] for r in rows}):
         plot_curves([r for r in rows if r["task"] == task_name], out / slug(task_name) / "curves.png")
     return rows
