@@ -212,18 +212,28 @@ def _same(a: str, b: str) -> bool:
     return na == nb or _option_letter(na) == _option_letter(nb)
 
 
+_NO_MARKER = "No explicit final-answer marker (e.g. 'Answer: ...') was found."
+_UNREADABLE = "could be read from the output"
+
+
 def _wrong(target: str, answer: str, source: Source) -> str:
     text = f"Wrong: expected '{_shown(target)}' but the final answer read was '{_shown(answer)}'."
     if source == "line":
-        text += " No explicit final-answer marker (e.g. 'Answer: ...') was found."
+        text += " " + _NO_MARKER
     return text
 
 
 def _unreadable(target: str, what: str) -> str:
     return (
-        f"Wrong: no final {what} could be read from the output (expected '{_shown(target)}'); "
+        f"Wrong: no final {what} {_UNREADABLE} (expected '{_shown(target)}'); "
         f"end the response with a clear final {what}."
     )
+
+
+def is_format_failure(feedback: str) -> bool:
+    """Whether `feedback` (from this module's scorers) says the answer's form failed: no final-answer
+    marker was found, or no answer could be read at all."""
+    return _NO_MARKER in feedback or _UNREADABLE in feedback
 
 
 def exact_match(target: str, output: str, labels: Sequence[str] | None = None) -> Score:

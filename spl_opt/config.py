@@ -29,6 +29,12 @@ class SearchConfig(Record):
     population_size: int = Field(16, ge=2, le=10_000)
     editor_attempts: int = Field(2, ge=1, le=10)
     operators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
+    format_boost: float = Field(
+        9.0,
+        ge=0,
+        description="answer-format weight x (1 + boost x share of the parent's failures that are format "
+        "failures: no final-answer marker, or no answer read); 0 turns it off",
+    )
     parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
     workers: int = Field(1, ge=1, le=256, description="evaluation threads, or Ray actors")
     chunk_size: int | None = Field(

@@ -29,6 +29,7 @@ from spl_opt.core.edits import EditError, apply_edits
 from spl_opt.core.protocols import Editor, Evidence, Ledger, Member, Selector
 from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
 from spl_opt.engine.journal import Journal
+from spl_opt.engine.operator_choice import OperatorStats, choose_operator, operator_weights
 from spl_opt.engine.result import RoleUsage, SearchResult
 from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
 
@@ -50,19 +51,13 @@ class _Job:
 
 
 @dataclass
-class _OperatorStats:
-    tried: int = 0
-    accepted: int = 0
-
-
-@dataclass
 class _State:
     population: list[Member] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     rollouts: dict[tuple[str, str], tuple[int, int, float]] = field(default_factory=dict)
     history: list[tuple[int, float]] = field(default_factory=list)
-    ops: dict[str, _OperatorStats] = field(default_factory=dict)
+    ops: dict[str, OperatorStats] = field(default_factory=dict)
     editor: RoleUsage = field(default_factory=RoleUsage)
     started: int = 0
     last_improvement: int = 0
@@ -241,7 +236,7 @@ class Optimizer:
         accepted = new.accuracy > old.accuracy or (
             new.accuracy == old.accuracy and new.length_tokens < old.length_tokens
         )
-        stats = self.state.ops.setdefault(op_name, _OperatorStats())
+        stats = self.state.ops.setdefault(op_name, OperatorStats())
         stats.tried += 1
         stats.accepted += accepted
         self.journal.append(
@@ -288,23 +283,11 @@ class Optimizer:
         self.journal.append("skip", iteration=i, reason=why)
 
     def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
-        """Weighted draw; a weight is scaled by the operator's screening success so far (Laplace-smoothed)."""
-        names, weights = [], []
-        for name, base in sorted(self.search.operators.items()):
-            applies = (
-                name in self.operators
-                and base > 0
-                and (
-                    (name != "editor" or evidence.failures)
-                    and (name != "ablate" or parent.candidate.playbook.strategies)
-                    and (name != "merge" or evidence.donors)
-                )
-            )
-            if applies:
-                s = self.state.ops.get(name, _OperatorStats())
-                names.append(name)
-                weights.append(base * (s.accepted + 1) / (s.tried + 2))
-        return rng.choices(names, weights)[0] if names else None
+        """See `spl_opt.engine.operator_choice`."""
+        weights = operator_weights(
+            self.search, self.operators, self.state.ops, evidence, bool(parent.candidate.playbook.strategies)
+        )
+        return choose_operator(weights, rng)
 
     def _record_proposal(self, i: int, op_name: str, parent: Member, proposal: Proposal) -> None:
         self.journal.append(

@@ -1,0 +1,46 @@
+import random
+
+from evaluators.metrics import exact_match, is_format_failure
+from spl_opt.config import SearchConfig
+from spl_opt.core.protocols import Evidence, EvidenceItem
+from spl_opt.engine.operator_choice import OperatorStats, choose_operator, format_share, operator_weights
+
+ALL = ("editor", "worked-example", "answer-format", "ablate", "merge", "compress")
+
+
+def _failure(output: str, target: str = "7") -> EvidenceItem:
+    score = exact_match(target, output)
+    return EvidenceItem(input="q", target=target, output=output, feedback=score.feedback, score=score.value)
+
+
+def test_format_failures_are_read_from_the_scorers_feedback():
+    assert is_format_failure(_failure("I think it is maybe 5").feedback)  # no marker: last line read
+    assert not is_format_failure(_failure("Answer: 5").feedback)  # a wrong answer in the right form
+    evidence = Evidence(failures=(_failure("so 5 it is"), _failure("Answer: 5")))
+    assert format_share(evidence) == 0.5
+    assert format_share(Evidence()) == 0.0
+
+
+def test_answer_format_is_boosted_by_the_share_of_format_failures():
+    search = SearchConfig()
+    formless = Evidence(failures=(_failure("so 5 it is"),))
+    weights = operator_weights(search, ALL, {}, formless, has_strategies=False)
+    assert set(weights) == {"editor", "worked-example", "answer-format", "compress"}  # no strategy, donor
+    assert weights["answer-format"] == 0.15 * 10 * 0.5
+    assert weights["answer-format"] > weights["editor"] + weights["worked-example"]
+    plain = operator_weights(search, ALL, {}, Evidence(failures=(_failure("Answer: 5"),)), False)
+    assert plain["answer-format"] == 0.15 * 0.5
+    off = operator_weights(search.model_copy(update={"format_boost": 0.0}), ALL, {}, formless, False)
+    assert off["answer-format"] == 0.15 * 0.5
+
+
+def test_weights_follow_screening_success_and_the_draw_is_deterministic():
+    stats = {"editor": OperatorStats(tried=4, accepted=0)}
+    weights = operator_weights(SearchConfig(), ("editor", "compress"), stats, Evidence(), True)
+    assert weights == {"compress": 0.05 * 0.5}  # the editor needs failures to reflect on
+    failing = Evidence(failures=(_failure("Answer: 5"),))
+    weights = operator_weights(SearchConfig(), ("editor", "compress"), stats, failing, True)
+    assert weights["editor"] == 0.4 * 1 / 6
+    draws = [choose_operator(weights, random.Random(s)) for s in range(20)]
+    assert draws == [choose_operator(weights, random.Random(s)) for s in range(20)]
+    assert choose_operator({}, random.Random(0)) is None
