@@ -327,6 +327,7 @@ def run_one(
             "accuracy": mean,
             "ci95": [low, high],
             "n": len(test_scores),
+            "scores": test_scores,
             "errors": test_usage.errors,
             "usage": test_usage.as_dict(),
         },

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from evaluators.stats import paired_lead
+
 ACCURACY_MARGINS = {"gepa": 0.03, "mipro": 0.05}
+NAMES = {"gepa": "GEPA", "mipro": "MIPROv2"}
 EPS = 1e-9
 
 
@@ -26,21 +29,40 @@ def _by_task(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
     return tasks
 
 
-def accuracy_target(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean test accuracy per optimizer over the tasks every one of spl, GEPA and MIPROv2 finished."""
-    tasks = {t: runs for t, runs in _by_task(rows).items() if {"spl", *ACCURACY_MARGINS} <= set(runs)}
-    if not tasks:
-        return {"tasks": 0}
-    means = {
-        name: sum(runs[name]["test"]["accuracy"] for runs in tasks.values()) / len(tasks)
-        for name in ("spl", *ACCURACY_MARGINS)
-    }
-    return {
-        "tasks": len(tasks),
-        "mean_test": means,
-        "lead": {name: means["spl"] - means[name] for name in ACCURACY_MARGINS},
-        "met": {name: means["spl"] - means[name] >= m - EPS for name, m in ACCURACY_MARGINS.items()},
-    }
+def accuracy_target(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per peer (GEPA, MIPROv2) that has results: mean test accuracy of spl and of the peer over the
+    tasks both finished, spl's lead (with a paired bootstrap interval when per-example scores were
+    kept) and whether the lead reaches the target margin."""
+    out: dict[str, dict[str, Any]] = {}
+    for peer, margin in ACCURACY_MARGINS.items():
+        tasks = {t: runs for t, runs in _by_task(rows).items() if {"spl", peer} <= set(runs)}
+        if not tasks:
+            continue
+        spl, other = (_mean_test(tasks, name) for name in ("spl", peer))
+        out[peer] = {
+            "tasks": len(tasks),
+            "spl": spl,
+            "peer": other,
+            "lead": spl - other,
+            "lead_ci95": _lead_ci(tasks, peer),
+            "target": margin,
+            "met": spl - other >= margin - EPS,
+        }
+    return out
+
+
+def _mean_test(tasks: dict[str, dict[str, dict[str, Any]]], name: str) -> float:
+    return sum(runs[name]["test"]["accuracy"] for runs in tasks.values()) / len(tasks)
+
+
+def _lead_ci(tasks: dict[str, dict[str, dict[str, Any]]], peer: str) -> list[float] | None:
+    """The paired bootstrap interval of spl's lead over `peer`, when every run kept its per-example
+    test scores (results from before the harness kept them have none)."""
+    pairs = [(runs["spl"]["test"].get("scores"), runs[peer]["test"].get("scores")) for runs in tasks.values()]
+    if not all(a and b and len(a) == len(b) for a, b in pairs):
+        return None
+    _, low, high = paired_lead([(a, b) for a, b in pairs if a and b])
+    return [low, high]
 
 
 def rollouts_to_reach(curve: Sequence[Sequence[float]], accuracy: float) -> int | None:
@@ -99,21 +121,25 @@ def targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"accuracy": accuracy_target(rows), "per_task": per_task}
 
 
+def _ci(interval: list[float] | None) -> str:
+    if interval is None:
+        return ""
+    return f" (95% paired bootstrap [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}])"
+
+
 def _yes(flag: bool) -> str:
     return "met" if flag else "not met"
 
 
 def targets_markdown(result: dict[str, Any]) -> str:
     """The targets as a markdown section for summary.md."""
-    acc = result["accuracy"]
     lines = ["## Targets (spl against GEPA and MIPROv2)", ""]
-    if acc["tasks"]:
-        m, lead = acc["mean_test"], acc["lead"]
+    for peer, a in result["accuracy"].items():
         lines.append(
-            f"- Mean test accuracy over {acc['tasks']} tasks: spl {m['spl']:.3f}, GEPA {m['gepa']:.3f}, "
-            f"MIPROv2 {m['mipro']:.3f}. spl leads GEPA by {100 * lead['gepa']:+.1f} points (target +3: "
-            f"{_yes(acc['met']['gepa'])}) and MIPROv2 by {100 * lead['mipro']:+.1f} points (target +5: "
-            f"{_yes(acc['met']['mipro'])})."
+            f"- Mean test accuracy over {a['tasks']} tasks: spl {a['spl']:.3f}, "
+            f"{NAMES[peer]} {a['peer']:.3f}; "
+            f"lead {100 * a['lead']:+.1f} points{_ci(a['lead_ci95'])} "
+            f"(target +{100 * a['target']:.0f}: {_yes(a['met'])})."
         )
     lines += [
         "",

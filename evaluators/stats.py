@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 
@@ -38,3 +39,23 @@ def mean_ci(scores: Sequence[float]) -> tuple[float, float, float]:
     if all(0.0 <= s <= 1.0 for s in scores):
         low, high = max(0.0, low), min(1.0, high)
     return mean, low, high
+
+
+def paired_lead(
+    pairs: Sequence[tuple[Sequence[float], Sequence[float]]], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(lead, low, high): the mean over tasks of mean(a) - mean(b), with a 95% paired bootstrap
+    interval that resamples each task's examples (a[i] and b[i] score the same example). Raises
+    ValueError when a pair's lengths differ or a task has no examples."""
+    if any(len(a) != len(b) or not a for a, b in pairs):
+        raise ValueError("each task needs the same, non-empty examples scored for both")
+    if not pairs:
+        return 0.0, 0.0, 0.0
+    diffs = [[x - y for x, y in zip(a, b, strict=True)] for a, b in pairs]
+    lead = math.fsum(math.fsum(d) / len(d) for d in diffs) / len(diffs)
+    rng = random.Random(seed)
+    leads = sorted(
+        math.fsum(math.fsum(rng.choices(d, k=len(d))) / len(d) for d in diffs) / len(diffs)
+        for _ in range(resamples)
+    )
+    return lead, leads[int(0.025 * resamples)], leads[int(0.975 * resamples) - 1]

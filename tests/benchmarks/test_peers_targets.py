@@ -45,11 +45,26 @@ ROWS = [
 ]
 
 
-def test_accuracy_target_averages_over_tasks_all_three_finished():
+def test_accuracy_target_averages_over_tasks_both_finished():
     acc = targets(ROWS)["accuracy"]
-    assert acc["tasks"] == 2
-    assert round(acc["lead"]["gepa"], 3) == 0.05 and round(acc["lead"]["mipro"], 3) == 0.10
-    assert acc["met"] == {"gepa": True, "mipro": True}
+    assert acc["gepa"]["tasks"] == 2 and acc["mipro"]["tasks"] == 2
+    assert round(acc["gepa"]["lead"], 3) == 0.05 and round(acc["mipro"]["lead"], 3) == 0.10
+    assert acc["gepa"]["met"] and acc["mipro"]["met"]
+    assert acc["gepa"]["lead_ci95"] is None  # no per-example scores kept
+    without_mipro = targets([r for r in ROWS if r.get("optimizer") != "mipro"])["accuracy"]
+    assert set(without_mipro) == {"gepa"}
+
+
+def test_paired_interval_when_per_example_scores_were_kept():
+    rows = []
+    for task, spl, gepa in (("a", [1, 1, 1, 0] * 5, [1, 0, 0, 0] * 5), ("b", [1, 0] * 10, [1, 0] * 10)):
+        for name, scores in (("spl", spl), ("gepa", gepa)):
+            row = _row(task, name, sum(scores) / len(scores), 0.5, 60, [[15, 0.5]])
+            row["test"]["scores"] = scores
+            rows.append(row)
+    gepa = targets(rows)["accuracy"]["gepa"]
+    assert gepa["lead"] == 0.25 and 0 < gepa["lead_ci95"][0] < 0.25 < gepa["lead_ci95"][1]
+    assert "95% paired bootstrap [+" in targets_markdown(targets(rows))
 
 
 def test_rollouts_and_length_against_gepa():
@@ -64,5 +79,5 @@ def test_rollouts_and_length_against_gepa():
 
 def test_markdown_says_what_is_met_and_what_is_not():
     text = targets_markdown(targets(ROWS))
-    assert "target +3: met" in text and "GEPA kept the seed prompt" in text
+    assert "(target +3: met)" in text and "GEPA kept the seed prompt" in text
     assert "| a | 0.60 (60) | 28 | met | 40 | 18 | 0.45 | met |" in text

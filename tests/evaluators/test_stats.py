@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evaluators.stats import mean_ci, wilson_interval
+from evaluators.stats import mean_ci, paired_lead, wilson_interval
 
 
 def test_wilson_interval_known_values() -> None:
@@ -40,3 +40,11 @@ def test_mean_ci_continuous_uses_normal_approximation() -> None:
 def test_mean_ci_empty_and_single() -> None:
     assert mean_ci([]) == (0.0, 0.0, 0.0)
     assert mean_ci([0.4]) == (0.4, 0.4, 0.4)
+
+
+def test_paired_lead_with_bootstrap_interval():
+    lead, low, high = paired_lead([([1, 1, 0, 1] * 10, [0, 1, 0, 0] * 10)])
+    assert lead == 0.5 and 0.2 < low < 0.5 < high <= 0.8
+    assert paired_lead([([1, 0], [1, 0])]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        paired_lead([([1, 0], [1])])
