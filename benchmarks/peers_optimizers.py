@@ -330,6 +330,7 @@ def run_spl(spec: RunSpec) -> Outcome:
             "members": len(search.members),
             "front_size": len(search.front),
             "operator_stats": {k: list(v) for k, v in search.operator_stats.items()},
+            "choice": search.choice.model_dump(mode="json") if search.choice is not None else None,
             "population": [
                 {
                     "val_accuracy": m.evaluation.objectives.accuracy,

@@ -35,6 +35,13 @@ class SearchConfig(Record):
         description="answer-format weight x (1 + boost x share of the parent's failures that are format "
         "failures: no final-answer marker, or no answer read); 0 turns it off",
     )
+    guard_alpha: float | None = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="a learned prompt replaces the seed only if it beats it on validation with a one-sided "
+        "sign test p <= this; 1 (or None) takes the validation best unguarded",
+    )
     parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
     workers: int = Field(1, ge=1, le=256, description="evaluation threads, or Ray actors")
     chunk_size: int | None = Field(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from evaluators.task import EvalRequest
 from search.budget import Budget, exhausted
+from search.guard import guarded_choice
 from search.pareto import pareto_front
 from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
@@ -356,9 +357,9 @@ class Optimizer:
         )
 
     def result(self) -> SearchResult:
-        best = self.best()
-        if best is None:
+        if not self.state.members:
             raise RuntimeError("no candidate was evaluated")
+        best, choice = guarded_choice(self.state.members, self.state.members[0], self.search.guard_alpha)
         task = RoleUsage()
         for tokens_in, tokens_out, latency in self.state.rollouts.values():
             task = task.add(tokens_in, tokens_out, latency)
@@ -374,6 +375,7 @@ class Optimizer:
             task_usage=task,
             editor_usage=self.state.editor,
             operator_stats={k: (v.tried, v.accepted) for k, v in sorted(self.state.ops.items())},
+            choice=choice,
         )
 
 

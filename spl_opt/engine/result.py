@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from search.guard import Choice
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Evaluation, Record
 
@@ -24,7 +25,10 @@ class RoleUsage(Record):
 
 
 class SearchResult(Record):
-    """The outcome of `Optimizer.run`: the seed and best members, the Pareto front and the history."""
+    """The outcome of `Optimizer.run`: the seed and best members, the Pareto front and the history.
+
+    `best` is the guarded choice (see `search.guard`); `choice` says which member had the best
+    validation accuracy and why `best` is or is not that member."""
 
     seed: Member
     best: Member
@@ -37,6 +41,7 @@ class SearchResult(Record):
     task_usage: RoleUsage
     editor_usage: RoleUsage
     operator_stats: dict[str, tuple[int, int]]
+    choice: Choice | None = None
 
 
 class RunReport(Record):

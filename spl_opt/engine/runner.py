@@ -201,6 +201,7 @@ def execute(
         stop_reason=search.stop_reason,
         best=search.best.candidate.id,
         iterations=search.iterations,
+        choice=search.choice.model_dump(mode="json") if search.choice is not None else None,
     )
     journal.close()
     write_outputs(run_dir, report)

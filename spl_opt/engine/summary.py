@@ -35,6 +35,7 @@ def render_summary(report: RunReport) -> str:
         f"| learned | {s.best.evaluation.objectives.accuracy:.3f} | {_acc(report.best_test)} | "
         f"{s.best.evaluation.objectives.length_tokens} |",
         "",
+        *([f"Choice: {s.choice.note}.", ""] if s.choice is not None and s.choice.note else []),
         "## Learned system prompt",
         "```",
         s.best.candidate.prompt,

@@ -45,7 +45,7 @@ def test_optimizes_the_instructions_of_a_dspy_program(tmp_path):
 
 def test_plain_lm_call_with_a_bool_metric():
     lm = scripted_lm(lambda system, user: "yes" if "say yes" in system else "no")
-    rows = [dspy.Example(question=f"q{i}", answer="yes").with_inputs("question") for i in range(6)]
+    rows = [dspy.Example(question=f"q{i}", answer="yes").with_inputs("question") for i in range(8)]
     result = optimize(
         trainset=rows[:3],
         valset=rows[3:],
