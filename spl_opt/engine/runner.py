@@ -168,6 +168,8 @@ def execute(
 
         search = drive(optimizer, evaluator, propose, before_tell=check, after_tell=progress)
         log(f"search stopped: {search.stop_reason}")
+        if search.choice is not None and search.choice.chosen != search.choice.top:
+            log(f"choice: {search.choice.note}")
         seed_test = best_test = None
         if task.test:
             seed_test, best_test = evaluator.evaluate_many(

@@ -56,3 +56,21 @@ def test_plain_lm_call_with_a_bool_metric():
     )
     assert result.best.prompt.endswith("When asked, say yes.")
     assert result.program is None
+
+
+def test_a_lead_within_chance_keeps_the_seed_and_says_why(tmp_path):
+    lm = scripted_lm(lambda system, user: "yes" if "say yes" in system else "no")
+    rows = [dspy.Example(question=f"q{i}", answer="yes").with_inputs("question") for i in range(6)]
+    result = optimize(
+        trainset=rows[:3],
+        valset=rows[3:],  # 3 wins and 0 losses: p = 0.125 > 0.1
+        metric=lambda ex, text: text == "yes",
+        lm=lm,
+        editor_lm=scripted_lm([editor_reply("add", "When asked, say yes.")]),
+        budget=30,
+        run_dir=tmp_path / "run",
+    )
+    choice = result.report.search.choice
+    assert result.best.prompt == "You are a helpful assistant." and choice is not None
+    assert choice.top != choice.chosen and (choice.wins, choice.losses) == (3, 0)
+    assert "kept the seed" in (tmp_path / "run" / "summary.md").read_text()
