@@ -80,4 +80,4 @@ def test_rollouts_and_length_against_gepa():
 def test_markdown_says_what_is_met_and_what_is_not():
     text = targets_markdown(targets(ROWS))
     assert "(target +3: met)" in text and "GEPA kept the seed prompt" in text
-    assert "| a | 0.60 (60) | 28 | met | 40 | 18 | 0.45 | met |" in text
+    assert "| a | 0.60 (60; 55) | 28 | met of spent, not met of to-reach | 40 | 18 | 0.45 | met |" in text
