@@ -60,8 +60,7 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
     for r in rows:
         s, f = r["seed"], r["rule"]
         lines.append(
-            f"| {r['task']} | {r['n']} | {s['accuracy']:.2f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}] "
-            f"| {f['accuracy']:.2f} [{f['ci95'][0]:.2f}, {f['ci95'][1]:.2f}] "
+            f"| {r['task']} | {r['n']} | {peers.accuracy_cell(s)} | {peers.accuracy_cell(f)} "
             f"| {100 * (f['accuracy'] - s['accuracy']):+.0f} points "
             f"| {s['seconds_per_call']:.1f} → {f['seconds_per_call']:.1f} |"
         )

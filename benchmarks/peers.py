@@ -399,7 +399,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _acc(test: dict[str, Any]) -> str:
+def accuracy_cell(test: dict[str, Any]) -> str:
+    """`accuracy [low, high]` of a record with `accuracy` and `ci95`."""
     low, high = test["ci95"]
     return f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
 
@@ -415,7 +416,7 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"| {r['task']} | {r['optimizer']} | failed: {r['error'][:80]} | | | | | |")
             continue
         lines.append(
-            f"| {r['task']} | {r['optimizer']} | {_acc(r['test'])} "
+            f"| {r['task']} | {r['optimizer']} | {accuracy_cell(r['test'])} "
             f"| {_fmt(r['val_accuracy'])} | {r['rollouts']} / {r['budget']} | {r['editor_calls']} "
             f"| {r['prompt_tokens']} | {r['wall_seconds']['total'] / 60:.1f} |"
         )
@@ -598,7 +599,7 @@ def run(
                 print(f"[{task.name} / {optimizer}] FAILED: {record['error']}", flush=True)
             else:
                 print(
-                    f"[{task.name} / {optimizer}] test {_acc(record['test'])}"
+                    f"[{task.name} / {optimizer}] test {accuracy_cell(record['test'])}"
                     f", val {_fmt(record['val_accuracy'])}, rollouts {record['rollouts']}/{args.budget}, "
                     f"editor calls {record['editor_calls']}, {record['wall_seconds']['total'] / 60:.1f} min",
                     flush=True,

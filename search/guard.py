@@ -50,7 +50,8 @@ class Choice(Record):
     note: str = ""
 
 
-def _rank(member: Member) -> tuple[float, int]:
+def validation_rank(member: Member) -> tuple[float, int]:
+    """Sort key, best last: validation accuracy, then shorter prompt."""
     return (member.evaluation.objectives.accuracy, -member.evaluation.objectives.length_tokens)
 
 
@@ -59,15 +60,17 @@ def guarded_choice(members: Sequence[Member], seed: Member, alpha: float | None)
     `alpha=None` takes the validation best unguarded. ValueError on no members."""
     if not members:
         raise ValueError("no member to choose from")
-    ranked = sorted(members, key=_rank, reverse=True)
+    ranked = sorted(members, key=validation_rank, reverse=True)
     top = ranked[0]
     if alpha is None:
         return top, Choice(chosen=top.candidate.id, top=top.candidate.id, note="unguarded")
+    best_try: tuple[int, int, float] | None = None  # the validation best's counts, for the note
     for member in ranked:
         if member.candidate.id == seed.candidate.id:
             break
         wins, losses = paired_counts(member.evaluation, seed.evaluation)
         p = sign_test_p(wins, losses)
+        best_try = best_try or (wins, losses, p)
         if p <= alpha:
             return member, Choice(
                 chosen=member.candidate.id,
@@ -77,12 +80,13 @@ def guarded_choice(members: Sequence[Member], seed: Member, alpha: float | None)
                 p_value=p,
                 note=f"beats the seed on {wins} validation examples, loses on {losses} (p={p:.3f})",
             )
-    wins, losses = paired_counts(top.evaluation, seed.evaluation)
-    p = sign_test_p(wins, losses)
+    if best_try is None:
+        return seed, Choice(
+            chosen=seed.candidate.id, top=top.candidate.id, note="the seed is the validation best"
+        )
+    wins, losses, p = best_try
     note = (
-        "the seed is the validation best"
-        if top.candidate.id == seed.candidate.id
-        else f"kept the seed: no learned prompt beats it beyond chance (best: {wins} wins, {losses} losses, "
+        f"kept the seed: no learned prompt beats it beyond chance (best: {wins} wins, {losses} losses, "
         f"p={p:.3f} > {alpha})"
     )
     return seed, Choice(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from evaluators.task import EvalRequest
 from search.budget import Budget, exhausted
-from search.guard import guarded_choice
+from search.guard import guarded_choice, validation_rank
 from search.pareto import pareto_front
 from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
@@ -327,7 +327,7 @@ class Optimizer:
 
     def best(self) -> Member | None:
         """The best member by validation accuracy, then shorter prompt."""
-        return max(self.state.members, key=_rank, default=None)
+        return max(self.state.members, key=validation_rank, default=None)
 
     def best_accuracy(self) -> float:
         best = self.best()
@@ -377,7 +377,3 @@ class Optimizer:
             operator_stats={k: (v.tried, v.accepted) for k, v in sorted(self.state.ops.items())},
             choice=choice,
         )
-
-
-def _rank(member: Member) -> tuple[float, int]:
-    return (member.evaluation.objectives.accuracy, -member.evaluation.objectives.length_tokens)
