@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=_minutes, default=25.0, help="wall-clock cap on each optimization")
     parser.add_argument("--mipro-candidates", type=_positive, default=6, help="MIPROv2 num_candidates")
     parser.add_argument(
-        "--data-dir", default=None, help="where gsm8k/ and bbh/ live (default ../shared/data)"
+        "--data-dir", default=None, help="where gsm8k/ and bbh/ live (default: the copy shipped in spl_opt)"
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--runs", default="runs/bench-peers", help="spl run directories")

@@ -1,5 +1,9 @@
 """Speed benchmark, measured side by side in one run:
 
+0. Batched evaluation: one candidate (a ~300-token system prompt) over 50 BBH questions with 128
+   generated tokens, sequential prefix-cached calls against the batched engine (parallel sequences
+   sharing the prompt's KV prefix, 4 and 16 at a time): examples/s, the ratio, and how many outputs
+   equal the sequential ones.
 1. KV-cache reuse of the shared system-prompt prefix: one candidate with a >= 300-token system prompt
    evaluated over 50 examples on the embedded model, prefix cache on vs off (ratio of wall times).
 2. Framework overhead: a real optimize run on the embedded model, wall time minus time inside LM
@@ -70,6 +74,89 @@ LONG_PLAYBOOK = Playbook(
         )
     ),
 )
+
+
+REASONING_PLAYBOOK = Playbook(
+    preamble="You solve logic puzzles about people who tell the truth or lie. Think step by step, "
+    "then give the final answer on its own line as 'Answer: Yes' or 'Answer: No'.",
+    strategies=tuple(
+        Strategy(id=f"r{i}", title=title, text=text)
+        for i, (title, text) in enumerate(
+            [
+                (
+                    "Find the anchor",
+                    "One person's truthfulness is stated outright, for example "
+                    "'Fidel lies.' Start from that person; every other claim depends on it.",
+                ),
+                (
+                    "Follow the chain",
+                    "Each sentence says that one person says another lies or tells the "
+                    "truth. Go through the sentences in order, one person at a time.",
+                ),
+                (
+                    "Truth-teller's claim",
+                    "If the speaker tells the truth, what they say is right: "
+                    "'X says Y lies' with X truthful means Y lies.",
+                ),
+                (
+                    "Liar's claim",
+                    "If the speaker lies, the opposite of their claim holds: 'X says Y "
+                    "lies' with X a liar means Y tells the truth.",
+                ),
+                (
+                    "Keep a table",
+                    "Write each name with T or F as you settle it, so no step is lost and "
+                    "no person is evaluated twice with different results.",
+                ),
+                (
+                    "Answer the question asked",
+                    "The last sentence asks about one person: read their "
+                    "value from your table, Yes if they tell the truth, No if they lie.",
+                ),
+                ("Check", "Walk the chain once more from the anchor; if any step disagrees, redo it."),
+                ("Format", "End with exactly one line 'Answer: Yes' or 'Answer: No' and nothing after it."),
+            ],
+            1,
+        )
+    ),
+)
+
+
+def batched(n_examples: int, max_tokens: int, sizes: tuple[int, ...] = (4, 16)) -> dict[str, object]:
+    """Sequential prefix-cached evaluation against the batched engine, same candidate and examples."""
+    task = resolve_task("bbh:web_of_lies", n_train=1, n_val=1, n_test=n_examples, seed=1)
+    lm = build_lm(LMConfig(max_tokens=max_tokens))
+    candidate = Candidate(playbook=REASONING_PLAYBOOK)
+    out: dict[str, object] = {
+        "engine": lm.engine.load(),
+        "examples": len(task.test),
+        "max_tokens": max_tokens,
+    }
+    outputs: dict[str, list[str]] = {}
+    TaskEvaluator.local(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
+        candidate, task.train, "train"
+    )
+    for label, size in (("sequential", 1), *((f"batch_{n}", n) for n in sizes)):
+        evaluator = TaskEvaluator.local(ChatProgram(lm, batch_size=size), task_scorer(task))
+        start = time.perf_counter()
+        ev = evaluator.evaluate(candidate, task.test, "test")
+        seconds = time.perf_counter() - start
+        generated = sum(r.output_tokens for r in ev.results)
+        outputs[label] = [r.output for r in ev.results]
+        out[label] = {
+            "seconds": round(seconds, 2),
+            "examples_per_second": round(len(ev.results) / seconds, 3),
+            "generated_tokens_per_second": round(generated / seconds, 1),
+            "accuracy": ev.objectives.accuracy,
+            "prompt_tokens": ev.objectives.length_tokens,
+            "errors": sum(r.error is not None for r in ev.results),
+        }
+        if label != "sequential":
+            same = sum(a == b for a, b in zip(outputs["sequential"], outputs[label], strict=True))
+            out[label]["speedup"] = round(out["sequential"]["seconds"] / seconds, 2)  # type: ignore[index]
+            out[label]["same_output_as_sequential"] = f"{same}/{len(ev.results)}"  # type: ignore[index]
+        print(label, out[label], flush=True)
+    return out
 
 
 def kv_cache(n_examples: int, max_tokens: int) -> dict[str, float]:
@@ -148,20 +235,31 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=50)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--rollouts", type=int, default=40)
+    parser.add_argument("--batch-examples", type=int, default=50)
+    parser.add_argument("--batch-max-tokens", type=int, default=128)
+    parser.add_argument("--only", choices=["batched", "kv_cache", "overhead"], default=None)
     parser.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = parser.parse_args()
-    results = {
-        "command": "python -m benchmarks.speed "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}  # sections run alone update theirs
+    results["command"] = "python -m benchmarks.speed " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out" and v is not None
+    )
+    sections = {
+        "batched": lambda: {"batched": batched(args.batch_examples, args.batch_max_tokens)},
+        "overhead": lambda: {
+            "framework_fake_lm": overhead_fake(400),
+            "overhead_real_run": overhead_real(args.rollouts),
+        },
+        "kv_cache": lambda: {"kv_cache": kv_cache(args.examples, args.max_tokens)},
     }
-    results["framework_fake_lm"] = overhead_fake(400)
-    print("framework cost with a zero-latency fake LM:", results["framework_fake_lm"], flush=True)
-    results["kv_cache"] = kv_cache(args.examples, args.max_tokens)
-    print("KV cache of the system prompt, on vs off:", results["kv_cache"], flush=True)
-    results["overhead_real_run"] = overhead_real(args.rollouts)
-    print("framework overhead in a real run:", results["overhead_real_run"], flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    for name, run in sections.items():
+        if args.only in (None, name):
+            section = run()
+            print(json.dumps(section), flush=True)
+            results.update(section)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

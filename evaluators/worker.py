@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from spl_opt.core.protocols import Editor, Evidence, Program, Scorer
+from spl_opt.core.protocols import Editor, Evidence, Program, ProgramOutput, Scorer
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
 
@@ -29,20 +29,45 @@ class Worker:
             text = text.replace(secret, "[redacted]")
         return text
 
+    @property
+    def batch_size(self) -> int:
+        """Examples the program runs together in one call (1 if it has no batched path)."""
+        return max(1, int(getattr(self.program, "batch_size", 1)))
+
     def run(self, prompt: str, example: Example) -> ExampleResult:
         start = time.perf_counter()
         try:
             output = self.program.run(prompt, example)
         except Exception as exc:
-            message = self._redact(str(exc))
-            return ExampleResult(
-                example_id=example.id,
-                score=0.0,
-                error=f"{type(exc).__name__}: {message}",
-                feedback=f"The call failed ({type(exc).__name__}): {short(message)}",
-                latency=time.perf_counter() - start,
-            )
-        latency = time.perf_counter() - start
+            return self._failed(example, exc, time.perf_counter() - start)
+        return self._scored(example, output, time.perf_counter() - start)
+
+    def run_many(self, prompt: str, examples: Sequence[Example]) -> list[ExampleResult]:
+        """Results of `examples` in order, through the program's batched path when it has one (each
+        result's latency is its share of the batch's time)."""
+        run_batch = getattr(self.program, "run_batch", None)
+        if run_batch is None or len(examples) < 2:
+            return [self.run(prompt, example) for example in examples]
+        start = time.perf_counter()
+        try:
+            outputs = run_batch(prompt, examples)
+        except Exception as exc:
+            share = (time.perf_counter() - start) / len(examples)
+            return [self._failed(example, exc, share) for example in examples]
+        share = (time.perf_counter() - start) / len(examples)
+        return [self._scored(ex, out, share) for ex, out in zip(examples, outputs, strict=True)]
+
+    def _failed(self, example: Example, exc: Exception, latency: float) -> ExampleResult:
+        message = self._redact(str(exc))
+        return ExampleResult(
+            example_id=example.id,
+            score=0.0,
+            error=f"{type(exc).__name__}: {message}",
+            feedback=f"The call failed ({type(exc).__name__}): {short(message)}",
+            latency=latency,
+        )
+
+    def _scored(self, example: Example, output: ProgramOutput, latency: float) -> ExampleResult:
         try:
             score, feedback = self.scorer(example, output)
             score = min(1.0, max(0.0, float(score)))

@@ -26,13 +26,18 @@ def _run_chunk(
     futures: list[Future],
     stop: threading.Event | None = None,
 ) -> BaseException | None:
-    """Run examples back to back, completing each one's future as it finishes; stop early (the rest
-    cancelled) once `stop` is set. Returns the interrupt that ended the chunk, if any."""
-    for i, example in enumerate(examples):
+    """Run examples back to back, `worker.batch_size` at a time, completing each one's future as it
+    finishes; stop early (the rest cancelled) once `stop` is set. Returns the interrupt that ended
+    the chunk, if any."""
+    step = worker.batch_size
+    for i in range(0, len(examples), step):
         try:
             if stop is not None and stop.is_set():
                 raise CancelledError("the backend was closed")
-            futures[i].set_result(worker.run(prompt, example))
+            for future, result in zip(
+                futures[i : i + step], worker.run_many(prompt, examples[i : i + step]), strict=True
+            ):
+                future.set_result(result)
         except BaseException as exc:
             for f in futures[i:]:
                 if not f.done():

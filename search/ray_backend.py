@@ -42,6 +42,12 @@ class _Actor:
     def run(self, prompt: str, example: Example) -> ExampleResult:
         return self.worker.run(prompt, example)
 
+    def run_many(self, prompt: str, examples: list[Example]) -> list[ExampleResult]:
+        return self.worker.run_many(prompt, examples)
+
+    def batch_size(self) -> int:
+        return self.worker.batch_size
+
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Proposal:
         return self.worker.propose(operator, parent, evidence, n)
 
@@ -106,6 +112,7 @@ class RayBackend(ClosingBackend):
                 ) from None
             except ray.exceptions.RayError as exc:
                 raise WorkerLost(f"the Ray workers could not start: {_short(exc)}") from exc
+            self.batch_size = int(ray.get(self._actors[0].batch_size.remote(), timeout=start_timeout))
         except BaseException:
             self.close()
             raise
@@ -190,8 +197,16 @@ class RayBackend(ClosingBackend):
 
     # ----- the Backend protocol ----------------------------------------------------------------------
     def submit(self, affinity: str, prompt: str, examples: Sequence[Example]) -> list[Future[ExampleResult]]:
+        """One actor call per example, or per group of `batch_size` examples when the actors' program
+        decodes batches; either way one future per example."""
         index = self._pick(affinity)
-        return [self._call(index, "run", prompt, example) for example in examples]
+        if self.batch_size < 2:
+            return [self._call(index, "run", prompt, example) for example in examples]
+        futures: list[Future[ExampleResult]] = []
+        for start in range(0, len(examples), self.batch_size):
+            group = list(examples[start : start + self.batch_size])
+            futures.extend(_fan_out(self._call(index, "run_many", prompt, group), len(group)))
+        return futures
 
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
         return self._call(self._pick(None), "propose", operator, parent, evidence, n)
@@ -215,6 +230,22 @@ class RayBackend(ClosingBackend):
         self._actors = []
         if self._owns_ray:
             ray.shutdown()
+
+
+def _fan_out(whole: Future[list[ExampleResult]], n: int) -> list[Future[ExampleResult]]:
+    """One future per item of a future list; an error of the whole fails each."""
+    parts: list[Future[ExampleResult]] = [Future() for _ in range(n)]
+
+    def settle(done: Future[list[ExampleResult]]) -> None:
+        exc = done.exception()
+        for i, part in enumerate(parts):
+            if exc is not None:
+                part.set_exception(exc)
+            else:
+                part.set_result(done.result()[i])
+
+    whole.add_done_callback(settle)
+    return parts
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -54,7 +54,7 @@ def _optimize_parser(sub: Any) -> None:
     add("--config", help="a .toml or .yaml run configuration (see `spl-opt init`)")
     add("--task", help="letters | gsm8k | bbh:<name> | any name with --data (default: letters)")
     add("--data", help="your own BBH-style .json or .jsonl file (input/target or question/answer)")
-    add("--data-dir", help="where gsm8k/ and bbh/ live (default: ../shared/data)")
+    add("--data-dir", help="where gsm8k/ and bbh/ live (default: the copy shipped in the package)")
     add(
         "--task-model",
         help="task LM: embedded:<name|path.gguf> or a dspy.LM model (default embedded:qwen-0.5b)",

@@ -14,7 +14,7 @@ EXAMPLE = """\
 
 task = "letters"              # letters | gsm8k | bbh:<name> | any name with data_file
 # data_file = "my_task.jsonl" # your own BBH-style .json or .jsonl (input/target or question/answer)
-# data_dir = "../shared/data" # where gsm8k/ and bbh/ live
+# data_dir = "../shared/data" # where gsm8k/ and bbh/ live (default: the packaged copy)
 n_train = 30                  # examples the editor learns from
 n_val = 30                    # examples that decide which prompts survive
 n_test = 50                   # held-out examples, never seen during search

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from spl_opt.core.protocols import ProgramOutput
@@ -13,12 +14,36 @@ from spl_opt.core.records import Example, Playbook, content_hash
 class ChatProgram:
     """One LM call: the candidate's prompt as the system message, the example's input as the user message.
 
-    The output is free text; scorers read the final answer from it. `lm` is any `dspy.LM`.
+    The output is free text; scorers read the final answer from it. `lm` is any `dspy.LM`. When its
+    engine decodes batches (the embedded model) and sampling is greedy, `run_batch` runs up to
+    `batch_size` examples as parallel sequences sharing the prompt's KV prefix (a `BatchProgram`).
     """
 
-    def __init__(self, lm: Any, *, namespace: str | None = None) -> None:
+    def __init__(self, lm: Any, *, namespace: str | None = None, batch_size: int = 16) -> None:
         self.lm = lm
         self.cache_namespace = namespace or content_hash("chat", str(lm.model))
+        engine = getattr(lm, "engine", None)
+        greedy = not lm.kwargs.get("temperature")
+        self._batch = getattr(engine, "complete_batch", None) if greedy else None
+        self.batch_size = batch_size if self._batch is not None else 1
+
+    def run_batch(self, system_prompt: str, examples: Sequence[Example]) -> list[ProgramOutput]:
+        if self._batch is None:
+            return [self.run(system_prompt, example) for example in examples]
+        outs = self._batch(
+            system_prompt or None,
+            [example.input_text() for example in examples],
+            max_tokens=self.lm.kwargs.get("max_tokens", 256),
+        )
+        return [
+            ProgramOutput(
+                value=out["text"],
+                text=out["text"],
+                input_tokens=out["input_tokens"],
+                output_tokens=out["output_tokens"],
+            )
+            for out in outs
+        ]
 
     def run(self, system_prompt: str, example: Example) -> ProgramOutput:
         from dspy.lm15 import Config, Message, Request

@@ -1,9 +1,11 @@
 """Fakes for tests, shipped for users' own tests too (like DSPy's DummyLM).
 
 `ScriptedEngine` is a real engine for `dspy.LM(engine=...)` whose answers come from a function of
-(system prompt, user message). `scripted_lm` wraps one in a `dspy.LM`. `StrategyFollower` is a toy
-task model that answers right only when its system prompt holds the needed hint, so a search over
-prompts has something real to learn; `editor_reply` formats an editor answer in DSPy's chat format.
+(system prompt, user message); `BatchingScriptedEngine` also decodes batches, like the embedded
+engine. `scripted_lm` wraps one in a `dspy.LM`. `scripted_model_server` starts a model server process
+with scripted answers and injected crashes or hangs (for `ModelProcess(command=...)`).
+`StrategyFollower` is a toy task model that answers right only when its system prompt holds the
+needed hint, so a search over prompts has something real to learn; `editor_reply` formats an editor answer in DSPy's chat format.
 """
 
 from __future__ import annotations
@@ -70,11 +72,48 @@ class ScriptedEngine:
         pass
 
 
-def scripted_lm(responder: Responder | Sequence[str], *, model: str = "scripted/fake", **kwargs: Any) -> Any:
-    """A `dspy.LM` over a ScriptedEngine (reach the engine as `lm.engine`)."""
+class BatchingScriptedEngine(ScriptedEngine):
+    """A ScriptedEngine with the embedded engine's `complete_batch`; `batches` records each batch's size."""
+
+    def __init__(
+        self, responder: Responder | Sequence[str], fail_on: Callable[[str, str], bool] | None = None
+    ):
+        super().__init__(responder, fail_on)
+        self.batches: list[int] = []
+
+    def complete_batch(
+        self, system: str | None, users: Sequence[str], *, max_tokens: int, stop: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        system = system or ""
+        with self._lock:
+            self.batches.append(len(users))
+            self.calls.extend((system, user) for user in users)
+        if self.fail_on is not None and any(self.fail_on(system, user) for user in users):
+            raise RuntimeError("scripted failure")
+        texts = [self.responder(system, user) for user in users]
+        return [
+            {
+                "text": text,
+                "finish_reason": "stop",
+                "input_tokens": len((system + user).split()),
+                "output_tokens": len(text.split()),
+            }
+            for user, text in zip(users, texts, strict=True)
+        ]
+
+
+def scripted_lm(
+    responder: Responder | Sequence[str],
+    *,
+    model: str = "scripted/fake",
+    batching: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A `dspy.LM` over a ScriptedEngine, or a BatchingScriptedEngine (reach it as `lm.engine`)."""
     import dspy
 
-    engine = ScriptedEngine(responder, kwargs.pop("fail_on", None))
+    engine_class = BatchingScriptedEngine if batching else ScriptedEngine
+    engine = engine_class(responder, kwargs.pop("fail_on", None))
     return dspy.LM(
         model,
         engine=engine,

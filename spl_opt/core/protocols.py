@@ -139,6 +139,19 @@ class Program(Protocol):
     def run(self, system_prompt: str, example: Example) -> ProgramOutput: ...
 
 
+class BatchProgram(Program, Protocol):
+    """A program that can also run up to `batch_size` examples under one prompt in one call.
+
+    `run_batch` returns one output per example, in order, equal to what `run` would give each up to
+    the LM's own nondeterminism; it raises as `run` does, failing the whole batch. Workers use it when
+    present (`Worker.run_many`).
+    """
+
+    batch_size: int
+
+    def run_batch(self, system_prompt: str, examples: Sequence[Example]) -> list[ProgramOutput]: ...
+
+
 class Scorer(Protocol):
     """Scores one output: returns (score in [0, 1], feedback text for the editor)."""
 

@@ -1,48 +1,28 @@
-"""An in-process llama.cpp engine for `dspy.LM(engine=...)`.
+"""A DSPy engine (`dspy.LM(engine=...)`) over an embedded GGUF model served by its own process.
 
-One `Llama` instance per (model file, context size, threads) per process, loaded on first use and
-shared by every engine that names it; calls into it are serialized by a lock because a llama.cpp
-context is not thread safe. Consecutive calls that share a token prefix (the system prompt) reuse
-the KV cache, unless `prefix_cache=False`.
+The model runs in a `spl_opt.lm.model_process.ModelProcess`, one per (model file, context size,
+threads) per Python process, shared by every engine that names it: a native crash or a hang of
+llama.cpp is contained there, and the call is retried in a restarted process. Consecutive calls that
+share a token prefix (the system prompt) reuse the KV cache, unless `prefix_cache=False`.
+`complete_batch` decodes many user messages under one system prompt as one batch.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from spl_opt.core.errors import LMError
+from spl_opt.lm.model_process import ModelProcess, ModelSpec, shared_process
 from spl_opt.lm.models import model_path
-
-_instances: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
-_instances_lock = threading.Lock()
 
 
 def default_threads() -> int:
     """All cores for one model process: llama.cpp threads spin, so never oversubscribe."""
     return max(1, os.cpu_count() or 1)
-
-
-def _load(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
-    key = (path, n_ctx, n_threads)
-    with _instances_lock:
-        if key not in _instances:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise LMError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
-            try:
-                llama = Llama(
-                    model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False, seed=0
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise LMError(f"llama.cpp could not load {path}: {exc}") from exc
-            _instances[key] = (llama, threading.Lock())
-        return _instances[key]
 
 
 @dataclass
@@ -62,18 +42,20 @@ class LlamaEngine:
             return self.model
         return str(model_path(self.model))
 
-    def _llama(self) -> tuple[Any, threading.Lock]:
-        return _load(self._path(), self.n_ctx, self.n_threads or default_threads())
+    def process(self) -> ModelProcess:
+        """The model process serving this engine (shared with every engine of the same spec)."""
+        spec = ModelSpec(
+            self._path(), n_ctx=self.n_ctx, n_threads=self.n_threads or default_threads(), label=self.model
+        )
+        return shared_process(spec)
 
-    def load(self) -> None:
-        """Load the model now rather than on the first call."""
-        self._llama()
+    def load(self) -> dict[str, Any]:
+        """Start the model process now, load the model and self-test it; returns its load report."""
+        return self.process().start()
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under this model's tokenizer (no special tokens)."""
-        llama, lock = self._llama()
-        with lock:
-            return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return int(self.process().request("tokens", text=text))
 
     def complete(self, request: Any) -> Any:
         from dspy.lm15 import Message, Response, TextPart, Usage
@@ -85,29 +67,32 @@ class LlamaEngine:
             messages.append({"role": "system", "content": text})
         messages.extend({"role": m.role, "content": m.text or ""} for m in request.messages)
         config = request.config
-        llama, lock = self._llama()
-        with lock:
-            if not self.prefix_cache:
-                llama.reset()
-            out = llama.create_chat_completion(
-                messages=messages,
-                temperature=0.0 if config.temperature is None else config.temperature,
-                max_tokens=config.max_tokens or 512,
-                stop=list(config.stop) or None,
-                seed=config.seed if config.seed is not None else next(self._seeds),
-            )
-        choice = out["choices"][0]
-        usage = out.get("usage", {})
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return Response(
-            id=out.get("id"),
-            model=self.model,
-            message=Message.assistant([TextPart(choice["message"].get("content") or "")]),
-            finish_reason=finish,
-            usage=Usage(
-                input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")
-            ),
+        out = self.process().request(
+            "chat",
+            messages=messages,
+            temperature=0.0 if config.temperature is None else config.temperature,
+            max_tokens=config.max_tokens or 512,
+            stop=list(config.stop) or None,
+            seed=config.seed if config.seed is not None else next(self._seeds),
+            reset=not self.prefix_cache,
         )
+        return Response(
+            id=None,
+            model=self.model,
+            message=Message.assistant([TextPart(out["text"])]),
+            finish_reason="length" if out["finish_reason"] == "length" else "stop",
+            usage=Usage(input_tokens=out["input_tokens"], output_tokens=out["output_tokens"]),
+        )
+
+    def complete_batch(
+        self, system: str | None, users: Sequence[str], *, max_tokens: int, stop: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Greedy completions of each user message under one system prompt, decoded as one batch:
+        dicts with `text`, `finish_reason`, `input_tokens`, `output_tokens`, in order."""
+        result: list[dict[str, Any]] = self.process().request(
+            "batch", system=system, users=list(users), max_tokens=max_tokens, stop=list(stop)
+        )
+        return result
 
     def stream(self, request: Any) -> Iterator[Any]:
         from dspy.lm15 import response_to_events

@@ -1,8 +1,8 @@
 """Turning a task spec ("letters", "gsm8k", "bbh:<name>", or a data file) into split TaskData.
 
-The data directory, when not given, is found by `default_data_dir`: the environment variable
-SPL_OPT_DATA_DIR if set, else the first existing of `<cwd>/../shared/data` and
-`<repo root>/../shared/data` (the repo root is the directory holding the `spl_opt` package).
+The data directory, when not given, is `default_data_dir()`: the environment variable
+SPL_OPT_DATA_DIR if set, else the copy that ships with the package (`spl_opt/data`: BIG-Bench Hard
+and GSM8K, MIT licensed, with their LICENSE files), so built-in tasks work from any directory.
 """
 
 from __future__ import annotations
@@ -26,17 +26,15 @@ _NUMERIC_TASKS = ("letters", "gsm8k")
 _NUMBER = re.compile(r"\s*-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*")
 
 
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
 def default_data_dir() -> Path | None:
-    """$SPL_OPT_DATA_DIR if set, else the first existing of <cwd>/../shared/data and
-    <repo root>/../shared/data, else None."""
+    """$SPL_OPT_DATA_DIR if set, else the data shipped in the package (None if it is missing)."""
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         return Path(env)
-    repo_root = Path(__file__).resolve().parents[2]
-    for candidate in (Path.cwd() / ".." / "shared" / "data", repo_root / ".." / "shared" / "data"):
-        if candidate.is_dir():
-            return candidate.resolve()
-    return None
+    return PACKAGE_DATA if PACKAGE_DATA.is_dir() else None
 
 
 def available_bbh_tasks(data_dir: Path | None = None) -> list[str]:

@@ -129,3 +129,41 @@ def test_closing_stops_running_chunks_between_calls_and_cancels_queued_ones():
     assert time.perf_counter() - start < 0.3  # not the 1.1 s the rest of both chunks would take
     assert running[0].result().score == 1.0
     assert all(isinstance(f.exception(), CancelledError) for f in running[1:] + queued)
+
+
+@pytest.mark.parametrize("backend_kind", ["serial", "thread"])
+def test_a_batching_program_runs_its_examples_in_batches(backend_kind):
+    from spl_opt.programs import ChatProgram
+    from spl_opt.testing import scripted_lm
+
+    lm = scripted_lm(lambda system, user: f"Answer: {user}", batching=True)
+    program = ChatProgram(lm, batch_size=4)
+    worker = Worker(program, lambda ex, out: (float(out.text == f"Answer: {ex.target}"), "ok"))
+    examples = [Example(id=f"e{i}", inputs={"q": str(i)}, target=str(i)) for i in range(10)]
+    backend = SerialBackend(worker) if backend_kind == "serial" else ThreadBackend(worker, 2)
+    with backend:
+        results = [f.result() for f in backend.submit("c1", "Be exact.", examples)]
+    assert [r.example_id for r in results] == [e.id for e in examples]
+    assert all(r.score == 1.0 for r in results)
+    assert lm.engine.batches == [4, 4, 2]
+
+
+def test_a_failed_batch_fails_each_of_its_examples_not_the_run():
+    from spl_opt.programs import ChatProgram
+    from spl_opt.testing import scripted_lm
+
+    lm = scripted_lm(lambda s, u: "Answer: 1", batching=True, fail_on=lambda s, u: u == "5")
+    worker = Worker(ChatProgram(lm, batch_size=4), lambda ex, out: (1.0, "ok"))
+    examples = [Example(id=f"e{i}", inputs={"q": str(i)}, target="1") for i in range(8)]
+    results = worker.run_many("p", examples[:4]) + worker.run_many("p", examples[4:])
+    assert [r.error is None for r in results] == [True] * 4 + [False] * 4
+    assert "scripted failure" in results[5].error
+
+
+def test_sampling_programs_do_not_batch():
+    from spl_opt.programs import ChatProgram
+    from spl_opt.testing import scripted_lm
+
+    assert ChatProgram(scripted_lm(["x"], batching=True, temperature=0.7)).batch_size == 1
+    assert ChatProgram(scripted_lm(["x"])).batch_size == 1
+    assert ChatProgram(scripted_lm(["x"], batching=True)).batch_size == 16

@@ -87,11 +87,17 @@ def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert task.metric == "exact" and len(task.test) == 3
 
 
-@needs_data
-def test_default_data_dir_falls_back_to_repo_sibling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_built_in_tasks_work_from_any_directory_with_the_packaged_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SPL_OPT_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert default_data_dir() == DATA.resolve()
+    root = default_data_dir()
+    assert root is not None and root.parent.name == "spl_opt"
+    assert len(available_bbh_tasks()) == 18
+    assert (root / "bbh" / "LICENSE").is_file() and (root / "gsm8k" / "LICENSE").is_file()
+    assert len(resolve_task("bbh:web_of_lies", n_train=5, n_val=5, n_test=5).test) == 5
+    assert resolve_task("gsm8k", n_train=2, n_val=2, n_test=2).metric == "numeric"
 
 
 @needs_data
