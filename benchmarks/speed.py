@@ -165,7 +165,8 @@ def kv_cache(n_examples: int, max_tokens: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for label, prefix in (("warmup", True), ("cache_on", True), ("cache_off", False)):
         lm = build_lm(config, prefix_cache=prefix)
-        evaluator = TaskEvaluator.local(ChatProgram(lm), task_scorer(task), length=token_counter(lm, config))
+        program = ChatProgram(lm, batch_size=1)  # one call at a time: the prefix cache is what is measured
+        evaluator = TaskEvaluator.local(program, task_scorer(task), length=token_counter(lm, config))
         examples = task.test[:3] if label == "warmup" else task.test
         start = time.perf_counter()
         ev = evaluator.evaluate(Candidate(playbook=LONG_PLAYBOOK), examples, "test")

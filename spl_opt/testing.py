@@ -5,7 +5,8 @@
 engine. `scripted_lm` wraps one in a `dspy.LM`. `scripted_model_server` starts a model server process
 with scripted answers and injected crashes or hangs (for `ModelProcess(command=...)`).
 `StrategyFollower` is a toy task model that answers right only when its system prompt holds the
-needed hint, so a search over prompts has something real to learn; `editor_reply` formats an editor answer in DSPy's chat format.
+needed hint, so a search over prompts has something real to learn; `editor_reply` formats an
+editor answer in DSPy's chat format.
 """
 
 from __future__ import annotations

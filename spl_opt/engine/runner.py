@@ -273,6 +273,9 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
     backend: Backend | None = None
     try:
         task_lm = build_lm(config.task_lm)  # in the driver too: prompt lengths use its tokenizer
+        describe = getattr(getattr(task_lm, "engine", None), "describe", None)
+        if describe is not None:
+            reporter.line(describe())
         program = chat_program(config, task_lm)
         if config.backend.kind == "ray":
             ray = ray_backend(config, task, program.cache_namespace)

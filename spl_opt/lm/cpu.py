@@ -26,7 +26,12 @@ EXCLUDED_VARIANTS = frozenset({"sapphirerapids"})
 VARIANT_ENV = "SPL_OPT_CPU_VARIANT"  # force a variant by name (e.g. "haswell"), for diagnosis
 ALLOW_AMX_ENV = "SPL_OPT_ALLOW_AMX"  # "1" keeps the AMX variant and AMX repacking
 
-REINSTALL_HINT = "reinstall the engine with `bash install.sh` (a portable build with run-time CPU dispatch)"
+REINSTALL_HINT = (
+    "reinstall llama.cpp with run-time CPU dispatch: `bash install.sh` in a spl-opt checkout, or "
+    '`CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON '
+    '-DGGML_BACKEND_DIR:STRING=llama_cpp/lib" pip install --force-reinstall --no-cache-dir --no-deps '
+    'llama-cpp-python==0.3.36`'
+)
 
 # ggml's feature names (as `llama_print_system_info` prints them) -> /proc/cpuinfo flags
 FEATURE_FLAGS: dict[str, tuple[str, ...]] = {

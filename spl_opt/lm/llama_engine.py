@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spl_opt.core.errors import LMError
+from spl_opt.lm import cpu
 from spl_opt.lm.model_process import ModelProcess, ModelSpec, shared_process
 from spl_opt.lm.models import model_path
 
@@ -52,6 +53,21 @@ class LlamaEngine:
     def load(self) -> dict[str, Any]:
         """Start the model process now, load the model and self-test it; returns its load report."""
         return self.process().start()
+
+    def describe(self) -> str:
+        """One line on the running engine: its process, the CPU kernels chosen, load and self-test time."""
+        process = self.process()
+        info = process.info
+        kernels = info.get("variant") or "a monolithic build"
+        features = ", ".join(
+            sorted(cpu.compiled_features(info.get("system_info", "")) & set(cpu.FEATURE_FLAGS))
+        )
+        amx = "; AMX repacking off" if info.get("amx_repack_off") else ""
+        load, selftest = info.get("load_seconds") or 0, info.get("selftest_seconds") or 0
+        return (
+            f"embedded model {self.model} in process {process.pid}: llama.cpp CPU kernels {kernels} "
+            f"({features or 'features unknown'}){amx}, loaded in {load:.1f} s, self-test {selftest:.1f} s"
+        )
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under this model's tokenizer (no special tokens)."""

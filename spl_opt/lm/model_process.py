@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -305,15 +303,3 @@ def _close_all() -> None:
         for process in _shared.values():
             process.close()
         _shared.clear()
-
-
-def wait_for_exit(pid: int, timeout: float) -> bool:
-    """True once no process `pid` exists (for tests and the reliability benchmark)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False

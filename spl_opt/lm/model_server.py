@@ -100,7 +100,10 @@ class Server:
     """Holds the model; every method runs one request."""
 
     def __init__(self, path: str, n_ctx: int, n_threads: int, n_seq: int, batch_ctx: int, send: Any) -> None:
-        import llama_cpp
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise RuntimeError(f"llama-cpp-python is not installed ({exc}); {cpu.REINSTALL_HINT}") from exc
 
         self.send = send
         self.info = select_cpu_backend(llama_cpp)

@@ -167,3 +167,18 @@ def test_sampling_programs_do_not_batch():
     assert ChatProgram(scripted_lm(["x"], batching=True, temperature=0.7)).batch_size == 1
     assert ChatProgram(scripted_lm(["x"])).batch_size == 1
     assert ChatProgram(scripted_lm(["x"], batching=True)).batch_size == 16
+
+
+def test_one_batched_actor_call_fans_out_to_one_future_per_example():
+    from concurrent.futures import Future
+
+    from search.ray_backend import _fan_out
+
+    whole: Future = Future()
+    parts = _fan_out(whole, 3)
+    whole.set_result(["a", "b", "c"])
+    assert [p.result() for p in parts] == ["a", "b", "c"]
+    lost: Future = Future()
+    parts = _fan_out(lost, 2)
+    lost.set_exception(RuntimeError("node died"))
+    assert all(isinstance(p.exception(), RuntimeError) for p in parts)

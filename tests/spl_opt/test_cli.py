@@ -124,6 +124,14 @@ def test_a_missing_gguf_is_one_clear_error(tmp_path, capsys):
     assert "GGUF file not found" in err
 
 
+def test_a_file_that_is_not_a_gguf_model_is_one_clear_error(tmp_path, capsys):
+    fake = tmp_path / "weights.gguf"
+    fake.write_text("these are not weights")
+    args = ["optimize", "--task-model", f"embedded:{fake}", "--no-editor", "--run-dir", str(tmp_path / "r")]
+    err = _error_of(capsys, args)
+    assert "is not a GGUF model file" in err and "\n" not in err.strip()
+
+
 def test_backend_flags_reach_the_config():
     args = cli._parser().parse_args(["optimize", "--ray-address", "auto", "--workers", "4"])
     config = cli.config_from_args(args)

@@ -2,12 +2,25 @@
 
 import json
 import logging
+import os
+import time
 
 import pytest
 
 from spl_opt.core.errors import LMError
-from spl_opt.lm.model_process import ModelProcess, ModelSpec, check_model_file, describe_exit, wait_for_exit
+from spl_opt.lm.model_process import ModelProcess, ModelSpec, check_model_file, describe_exit
 from spl_opt.lm.scripted_server import command_for
+
+
+def wait_for_exit(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def scripted(tmp_path, stall_timeout=5.0, load_timeout=10.0, **script):
