@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
+from spl_opt.lm.cpu import cpu_model
 from spl_opt.lm.llama_engine import LlamaEngine
 
 RESULTS = Path(__file__).parent / "results"
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(RESULTS / "engine.json"))
     args = parser.parse_args()
-    row = {"label": args.label, "model": args.model, "cpu": platform.processor() or platform.machine()}
+    row = {"label": args.label, "model": args.model, "cpu": cpu_model()}
     row.update(measure(args.model, args.max_tokens, args.repeats))
     print(json.dumps(row), flush=True)
     out = Path(args.out)

@@ -4,6 +4,8 @@
    generated tokens, sequential prefix-cached calls against the batched engine (parallel sequences
    sharing the prompt's KV prefix, 4 and 16 at a time): examples/s, the ratio, and how many outputs
    equal the sequential ones.
+0b. Kernels and batching together (on a CPU with AVX-512): the same candidate and examples with AVX2
+   kernels one at a time (the baseline), then this CPU's best kernels one at a time and 16 at a time.
 1. KV-cache reuse of the shared system-prompt prefix: one candidate with a >= 300-token system prompt
    evaluated over 50 examples on the embedded model, prefix cache on vs off (ratio of wall times).
 2. Framework overhead: a real optimize run on the embedded model, wall time minus time inside LM
@@ -16,15 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from evaluators.task import TaskEvaluator
 from spl_opt.config import SearchConfig, validate_config
-from spl_opt.core.records import Candidate, Playbook, Strategy
+from spl_opt.core.records import Candidate, Playbook, Strategy, TaskData
 from spl_opt.engine.runner import default_operators, execute, run_config, task_scorer, token_counter
 from spl_opt.lm.config import LMConfig, build_lm
+from spl_opt.lm.cpu import VARIANT_ENV, cpu_flags, cpu_model
 from spl_opt.programs import ChatProgram
 from spl_opt.tasks.registry import resolve_task
 
@@ -122,40 +127,99 @@ REASONING_PLAYBOOK = Playbook(
 )
 
 
-def batched(n_examples: int, max_tokens: int, sizes: tuple[int, ...] = (4, 16)) -> dict[str, object]:
+WORKED_PLAYBOOK = Playbook(  # the same strategies with room to reason: about 120 tokens per answer
+    preamble="You solve logic puzzles about people who tell the truth or lie. Explain your reasoning in "
+    "full sentences, person by person, before you give your conclusion.",
+    strategies=REASONING_PLAYBOOK.strategies[:-1],
+)
+
+
+def _timed(lm: Any, task: TaskData, candidate: Candidate, size: int) -> tuple[dict[str, Any], list[str]]:
+    """One evaluation of `candidate` over the task's test examples, `size` sequences per batch."""
+    evaluator = TaskEvaluator.local(ChatProgram(lm, batch_size=size), task_scorer(task))
+    start = time.perf_counter()
+    ev = evaluator.evaluate(candidate, task.test, "test")
+    seconds = time.perf_counter() - start
+    generated = sum(r.output_tokens for r in ev.results)
+    row = {
+        "seconds": round(seconds, 2),
+        "examples_per_second": round(len(ev.results) / seconds, 3),
+        "generated_tokens_per_second": round(generated / seconds, 1),
+        "generated_tokens_per_example": round(generated / len(ev.results), 1),
+        "accuracy": ev.objectives.accuracy,
+        "prompt_tokens": ev.objectives.length_tokens,
+        "errors": sum(r.error is not None for r in ev.results),
+    }
+    return row, [r.output for r in ev.results]
+
+
+def _compare(row: dict[str, Any], base: dict[str, Any], outputs: list[str], base_outputs: list[str]) -> None:
+    same = sum(a == b for a, b in zip(base_outputs, outputs, strict=True))
+    row["speedup"] = round(base["seconds"] / row["seconds"], 2)
+    row["same_output_as_sequential"] = f"{same}/{len(outputs)}"
+
+
+def batched(
+    n_examples: int, max_tokens: int, playbook: Playbook, sizes: tuple[int, ...] = (4, 16)
+) -> dict[str, object]:
     """Sequential prefix-cached evaluation against the batched engine, same candidate and examples."""
     task = resolve_task("bbh:web_of_lies", n_train=1, n_val=1, n_test=n_examples, seed=1)
     lm = build_lm(LMConfig(max_tokens=max_tokens))
-    candidate = Candidate(playbook=REASONING_PLAYBOOK)
-    out: dict[str, object] = {
+    candidate = Candidate(playbook=playbook)
+    out: dict[str, Any] = {
+        "cpu": cpu_model(),
         "engine": lm.engine.load(),
         "examples": len(task.test),
         "max_tokens": max_tokens,
     }
-    outputs: dict[str, list[str]] = {}
     TaskEvaluator.local(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
         candidate, task.train, "train"
     )
-    for label, size in (("sequential", 1), *((f"batch_{n}", n) for n in sizes)):
-        evaluator = TaskEvaluator.local(ChatProgram(lm, batch_size=size), task_scorer(task))
-        start = time.perf_counter()
-        ev = evaluator.evaluate(candidate, task.test, "test")
-        seconds = time.perf_counter() - start
-        generated = sum(r.output_tokens for r in ev.results)
-        outputs[label] = [r.output for r in ev.results]
-        out[label] = {
-            "seconds": round(seconds, 2),
-            "examples_per_second": round(len(ev.results) / seconds, 3),
-            "generated_tokens_per_second": round(generated / seconds, 1),
-            "accuracy": ev.objectives.accuracy,
-            "prompt_tokens": ev.objectives.length_tokens,
-            "errors": sum(r.error is not None for r in ev.results),
-        }
-        if label != "sequential":
-            same = sum(a == b for a, b in zip(outputs["sequential"], outputs[label], strict=True))
-            out[label]["speedup"] = round(out["sequential"]["seconds"] / seconds, 2)  # type: ignore[index]
-            out[label]["same_output_as_sequential"] = f"{same}/{len(ev.results)}"  # type: ignore[index]
-        print(label, out[label], flush=True)
+    out["sequential"], base_outputs = _timed(lm, task, candidate, 1)
+    print("sequential", out["sequential"], flush=True)
+    for size in sizes:
+        row, outputs = _timed(lm, task, candidate, size)
+        _compare(row, out["sequential"], outputs, base_outputs)
+        out[f"batch_{size}"] = row
+        print(f"batch_{size}", row, flush=True)
+    return out
+
+
+def kernels(n_examples: int, max_tokens: int, playbook: Playbook, size: int = 16) -> dict[str, object]:
+    """The issue's AVX-512 target: AVX2 kernels one example at a time (the baseline) against this
+    CPU's own best kernels, one at a time and `size` sequences per batch; same process spec, the
+    model process restarted between kernel choices. Skipped on a CPU without AVX-512."""
+    if "avx512f" not in cpu_flags():
+        return {"cpu": cpu_model(), "skipped": "this CPU has no AVX-512"}
+    task = resolve_task("bbh:web_of_lies", n_train=1, n_val=1, n_test=n_examples, seed=1)
+    candidate = Candidate(playbook=playbook)
+    lm = build_lm(LMConfig(max_tokens=max_tokens))
+    out: dict[str, Any] = {"cpu": cpu_model(), "examples": len(task.test), "max_tokens": max_tokens}
+    base_outputs: list[str] = []
+    for label, variant, size_ in (
+        ("avx2_sequential", "haswell", 1),
+        ("best_sequential", "", 1),
+        (f"best_batch_{size}", "", size),
+    ):
+        if (os.environ.get(VARIANT_ENV, "") != variant) or not base_outputs:
+            lm.engine.process().close()  # the next request restarts it with the kernels asked for
+        if variant:
+            os.environ[VARIANT_ENV] = variant
+        else:
+            os.environ.pop(VARIANT_ENV, None)
+        info = lm.engine.load()
+        TaskEvaluator.local(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
+            candidate, task.train, "train"
+        )
+        row, outputs = _timed(lm, task, candidate, size_)
+        row["kernels"] = info.get("variant")
+        if base_outputs:
+            _compare(row, out["avx2_sequential"], outputs, base_outputs)
+        else:
+            base_outputs = outputs
+        out[label] = row
+        print(label, row, flush=True)
+    os.environ.pop(VARIANT_ENV, None)
     return out
 
 
@@ -238,7 +302,7 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=40)
     parser.add_argument("--batch-examples", type=int, default=50)
     parser.add_argument("--batch-max-tokens", type=int, default=128)
-    parser.add_argument("--only", choices=["batched", "kv_cache", "overhead"], default=None)
+    parser.add_argument("--only", choices=["batched", "kernels", "kv_cache", "overhead"], default=None)
     parser.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -247,7 +311,13 @@ def main() -> None:
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out" and v is not None
     )
     sections = {
-        "batched": lambda: {"batched": batched(args.batch_examples, args.batch_max_tokens)},
+        "batched": lambda: {
+            "batched": {
+                "short_answers": batched(args.batch_examples, args.batch_max_tokens, REASONING_PLAYBOOK),
+                "worked_answers": batched(args.batch_examples, args.batch_max_tokens, WORKED_PLAYBOOK),
+            }
+        },
+        "kernels": lambda: {"kernels": kernels(args.batch_examples, args.batch_max_tokens, WORKED_PLAYBOOK)},
         "overhead": lambda: {
             "framework_fake_lm": overhead_fake(400),
             "overhead_real_run": overhead_real(args.rollouts),

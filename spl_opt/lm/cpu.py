@@ -30,7 +30,7 @@ REINSTALL_HINT = (
     "reinstall llama.cpp with run-time CPU dispatch: `bash install.sh` in a spl-opt checkout, or "
     '`CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON '
     '-DGGML_BACKEND_DIR:STRING=llama_cpp/lib" pip install --force-reinstall --no-cache-dir --no-deps '
-    'llama-cpp-python==0.3.36`'
+    "llama-cpp-python==0.3.36`"
 )
 
 # ggml's feature names (as `llama_print_system_info` prints them) -> /proc/cpuinfo flags
@@ -65,6 +65,30 @@ def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
         if key.strip() == "flags":
             return frozenset(value.split())
     return frozenset()
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo (or the given text), with its vendor's AVX-512 and AMX
+    support, e.g. `AMD EPYC (avx2)`; "unknown" if unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "unknown"
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), ""
+    )
+    flags = cpu_flags(cpuinfo)
+    best = (
+        "amx"
+        if "amx_int8" in flags
+        else "avx512"
+        if "avx512f" in flags
+        else "avx2"
+        if "avx2" in flags
+        else "no avx2"
+    )
+    return f"{name or 'unknown'} ({best})"
 
 
 def compiled_features(system_info: str) -> frozenset[str]:

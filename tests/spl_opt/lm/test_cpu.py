@@ -9,7 +9,7 @@ XEON_AMX = (
     "amx_tile amx_int8 amx_bf16\n"
 )
 EPYC_AVX2 = "processor : 0\nflags : fpu pni ssse3 avx avx2 fma f16c bmi2\n"
-SCORES = {  # what each variant's ggml_backend_score() returns on an AMX Xeon (0 = unsupported)
+SCORES = {  # illustrative ggml_backend_score() values on an AMX Xeon: more features, higher; 0 = unsupported
     "x64": 1,
     "haswell": 60,
     "skylakex": 124,
@@ -65,3 +65,9 @@ def test_variant_files_of_a_portable_build(tmp_path):
     for name in ("libggml-cpu-haswell.so", "libggml-cpu-zen4.so", "libggml-base.so", "libllama.so"):
         (tmp_path / name).write_bytes(b"")
     assert [cpu.variant_name(p) for p in cpu.variant_files(tmp_path)] == ["haswell", "zen4"]
+
+
+def test_cpu_model_names_the_best_vector_extension():
+    assert cpu.cpu_model("model name\t: Intel Xeon\n" + XEON_AMX) == "Intel Xeon (amx)"
+    assert cpu.cpu_model("model name : AMD EPYC\n" + EPYC_AVX2) == "AMD EPYC (avx2)"
+    assert cpu.cpu_model("") == "unknown (no avx2)"
