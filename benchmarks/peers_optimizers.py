@@ -238,7 +238,8 @@ class SharedMetric:
     def score(self, gold: Any, pred: Any) -> tuple[float, str]:
         example = self.examples[_key(gold.inputs().toDict())]
         text = str(getattr(pred, ANSWER, "") or "") if pred is not None else ""
-        return self.scorer(example, ProgramOutput(value=text, text=text))
+        scored = self.scorer(example, ProgramOutput(value=text, text=text))
+        return scored[0], scored[1]
 
     def gepa(
         self, gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None

@@ -3,6 +3,11 @@
 Backed by an append-only JSONL file when given a path: each result is written and flushed as soon as
 it exists, so a run killed mid-evaluation keeps every finished example. A torn last line (the kill
 came mid-write) is skipped on load.
+
+A failed call (outcome "error": a timeout, a server error, a dead model process) is no result: it is
+kept apart and served only to a replay of work whose result the journal already told
+(`get(key, replay=True)`), so a resumed run re-makes the decisions it made, while any new work, and
+the final test evaluation, calls the LM again. A later success replaces it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class EvalCache:
         self._path = path
         self._lock = threading.Lock()
         self._data: dict[CacheKey, ExampleResult] = {}
+        self._errors: dict[CacheKey, ExampleResult] = {}
         self.skipped_lines = 0
         if path is not None and path.exists():
             self._load(path)
@@ -36,35 +42,36 @@ class EvalCache:
                 try:
                     row = json.loads(line)
                     key = (row["key"][0], row["key"][1], row["key"][2])
-                    if row.get("discard"):
+                    if row.get("discard"):  # written by versions before failed calls were kept apart
                         self._data.pop(key, None)
                     else:
-                        self._data[key] = ExampleResult.model_validate(row["result"])
+                        self._keep(key, ExampleResult.model_validate(row["result"]))
                 except (ValueError, KeyError, TypeError, IndexError):
                     self.skipped_lines += 1
 
-    def discard(self, keys: list[CacheKey]) -> None:
-        """Forget results (e.g. failures of an LM that was down before anything used them)."""
-        with self._lock:
-            for key in keys:
-                if self._data.pop(key, None) is not None and self._file is not None:
-                    self._file.write(f'{{"key":{json.dumps(list(key))},"discard":true}}\n')
-            if self._file is not None:
-                self._file.flush()
+    def _keep(self, key: CacheKey, result: ExampleResult) -> None:
+        if result.scored:
+            self._data[key] = result
+            self._errors.pop(key, None)
+        elif key not in self._data:
+            self._errors[key] = result
 
-    def get(self, key: CacheKey) -> ExampleResult | None:
+    def get(self, key: CacheKey, *, replay: bool = False) -> ExampleResult | None:
+        """The result of `key`; a failed call's record only when `replay` (see the module docstring)."""
         with self._lock:
-            return self._data.get(key)
+            found = self._data.get(key)
+            return found if found is not None or not replay else self._errors.get(key)
 
     def put(self, key: CacheKey, result: ExampleResult) -> None:
         with self._lock:
-            self._data[key] = result
+            self._keep(key, result)
             if self._file is not None:
                 self._file.write(f'{{"key":{json.dumps(list(key))},"result":{dumps(result)}}}\n')
                 self._file.flush()
                 os.fsync(self._file.fileno())
 
     def __len__(self) -> int:
+        """Results held (failed calls not counted)."""
         return len(self._data)
 
     def close(self) -> None:

@@ -19,11 +19,14 @@ Source = Literal["marker", "label", "line", "none"]
 
 
 class Score(Record):
-    """The score of one output: `value` in [0, 1], `feedback` for the editor, the answer read."""
+    """The score of one output: `value` in [0, 1], `feedback` for the editor, the answer read, and
+    the outcome: "no_answer" when no answer could be read or a wrong one stood without a final-answer
+    marker (the answer's form failed), else "correct" or "wrong"."""
 
     value: float
     feedback: str
     extracted: str | None
+    outcome: Literal["correct", "wrong", "no_answer"] = "wrong"
 
 
 # --- normalization -----------------------------------------------------------------------------
@@ -223,6 +226,11 @@ def _wrong(target: str, answer: str, source: Source) -> str:
     return text
 
 
+def _wrong_score(target: str, answer: str, source: Source) -> Score:
+    outcome = "no_answer" if source == "line" else "wrong"  # no marker: the form failed too
+    return Score(value=0.0, feedback=_wrong(target, answer, source), extracted=answer, outcome=outcome)
+
+
 def _unreadable(target: str, what: str) -> str:
     return (
         f"Wrong: no final {what} {_UNREADABLE} (expected '{_shown(target)}'); "
@@ -230,21 +238,20 @@ def _unreadable(target: str, what: str) -> str:
     )
 
 
-def is_format_failure(feedback: str) -> bool:
-    """Whether `feedback` (from this module's scorers) says the answer's form failed: no final-answer
-    marker was found, or no answer could be read at all."""
-    return _NO_MARKER in feedback or _UNREADABLE in feedback
-
-
 def exact_match(target: str, output: str, labels: Sequence[str] | None = None) -> Score:
     """1.0 if the normalized extracted answer (or the whole normalized output) equals the target."""
     answer, source = _extract(output, labels)
     if (answer is not None and _same(answer, target)) or (output.strip() and _same(output, target)):
         shown = answer if answer is not None and _same(answer, target) else target
-        return Score(value=1.0, feedback=f"Correct: the answer '{_shown(shown)}' matches.", extracted=answer)
+        return Score(
+            value=1.0,
+            feedback=f"Correct: the answer '{_shown(shown)}' matches.",
+            extracted=answer,
+            outcome="correct",
+        )
     if answer is None:
-        return Score(value=0.0, feedback=_unreadable(target, "answer"), extracted=None)
-    return Score(value=0.0, feedback=_wrong(target, answer, source), extracted=answer)
+        return Score(value=0.0, feedback=_unreadable(target, "answer"), extracted=None, outcome="no_answer")
+    return _wrong_score(target, answer, source)
 
 
 def numeric_match(target: str, output: str) -> Score:
@@ -257,11 +264,18 @@ def numeric_match(target: str, output: str) -> Score:
         return exact_match(target, output)
     answer = extract_number(output)
     if answer is None:
-        return Score(value=0.0, feedback=_unreadable(target, "numeric answer"), extracted=None)
+        return Score(
+            value=0.0, feedback=_unreadable(target, "numeric answer"), extracted=None, outcome="no_answer"
+        )
     if math.isclose(float(answer), expected, rel_tol=0.0, abs_tol=1e-6):
-        return Score(value=1.0, feedback=f"Correct: the answer '{answer}' matches.", extracted=answer)
+        return Score(
+            value=1.0,
+            feedback=f"Correct: the answer '{answer}' matches.",
+            extracted=answer,
+            outcome="correct",
+        )
     source: Source = "marker" if _last_marker(output) is not None else "line"
-    return Score(value=0.0, feedback=_wrong(target, answer, source), extracted=answer)
+    return _wrong_score(target, answer, source)
 
 
 def labels_of(targets: Iterable[str], max_labels: int = 12) -> tuple[str, ...] | None:

@@ -67,7 +67,7 @@ class TaskEvaluator:
         self._inflight: dict[Key, Future[ExampleResult]] = {}
         self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
         self.lost_calls = 0  # calls whose worker died (each retried once)
-        self.failed_calls = 0  # calls lost twice, recorded as failed examples
+        self.failed_calls = 0  # calls that failed for good (errors, or lost twice): results, not cached
         self.retry_delay = retry_delay
 
     @classmethod
@@ -89,15 +89,17 @@ class TaskEvaluator:
         return (candidate.id, example.id, self.namespace)
 
     # ----- asynchronous ------------------------------------------------------------------------------
-    def submit(self, request: EvalRequest) -> Future[Evaluation]:
-        """A future of the request's Evaluation; its uncached examples start now, back to back."""
+    def submit(self, request: EvalRequest, *, replay: bool = False) -> Future[Evaluation]:
+        """A future of the request's Evaluation; its uncached examples start now, back to back.
+        `replay`: the journal already told this result, so recorded failed calls are served as they
+        were (a resume re-makes its decisions); otherwise failed calls are made again."""
         done: Future[Evaluation] = Future()
         slots: list[Future[ExampleResult]] = []
         todo: list[tuple[Example, Future[ExampleResult]]] = []
         with self._lock:
             for example in request.examples:
                 key = self._key(request.candidate, example)
-                cached = self.cache.get(key)
+                cached = self.cache.get(key, replay=replay)
                 if cached is not None:
                     slot: Future[ExampleResult] = Future()
                     slot.set_result(cached)
@@ -167,7 +169,6 @@ class TaskEvaluator:
         elif isinstance(exc, WorkerLost):
             with self._lock:
                 self.lost_calls += 1
-                self.failed_calls += attempt > 1
             if self.on_lost is not None:
                 retry = "retrying once" if attempt == 1 else "recorded as failed"
                 self.on_lost(f"{candidate.id}/{example.id}: worker lost ({short(str(exc), 200)}); {retry}")
@@ -179,11 +180,15 @@ class TaskEvaluator:
                 score=0.0,
                 error=f"WorkerLost: {exc}",
                 feedback=f"The evaluation worker failed twice: {short(str(exc))}",
+                outcome="error",
             )
         else:  # an interrupt, a closed backend or a bug: every waiter sees it, nothing is cached
             self._fail(candidate, example, slot, exc)
             return
-        self.cache.put(self._key(candidate, example), result)
+        self.cache.put(self._key(candidate, example), result)  # a failed call is kept apart there
+        if not result.scored:
+            with self._lock:
+                self.failed_calls += 1
         with self._lock:
             self._inflight.pop(self._key(candidate, example), None)
         slot.set_result(result)
@@ -225,7 +230,8 @@ class TaskEvaluator:
         return self._evaluation(request, results)  # type: ignore[arg-type]
 
     def _evaluation(self, request: EvalRequest, results: list[ExampleResult]) -> Evaluation:
-        accuracy = sum(r.score for r in results) / len(results) if results else 0.0
+        scored = [r.score for r in results if r.scored]  # failed calls are no evidence either way
+        accuracy = sum(scored) / len(scored) if scored else 0.0
         objectives = Objectives(
             accuracy=accuracy,
             length_tokens=self.length(request.candidate.prompt),

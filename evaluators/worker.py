@@ -1,17 +1,36 @@
-"""A worker: the program, scorer and LM editors that run calls, wherever the backend puts them."""
+"""A worker: the program, scorer and LM editors that run calls, wherever the backend puts them.
+
+A failed call is an infrastructure fault, not an answer: it is retried with exponential backoff
+(`retries`, `backoff`), then recorded with outcome "error" (excluded from accuracies, never cached as
+a result). A timeout is not retried, so a hung server costs at most the LM's timeout per call. An
+answer the program cannot parse (DSPy's AdapterParseError) is the model's doing: outcome "no_answer".
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from spl_opt.core.protocols import Editor, Evidence, Program, ProgramOutput, Scorer
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
+T = TypeVar("T")
+
 
 def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A timeout of any client (litellm, openai, httpx, the standard library)."""
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+
+
+def is_unparseable_answer(exc: BaseException) -> bool:
+    """The LM answered, but not in a form the program can read (the model's failure, not the call's)."""
+    return type(exc).__name__ == "AdapterParseError"
 
 
 @dataclass
@@ -23,6 +42,8 @@ class Worker:
     scorer: Scorer
     editors: Mapping[str, Editor] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()  # values never to repeat in an error text (API keys)
+    retries: int = 2  # extra attempts of a failed call (not of a timeout)
+    backoff: float = 1.0  # seconds before the first retry, doubled each time
 
     def _redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -34,10 +55,21 @@ class Worker:
         """Examples the program runs together in one call (1 if it has no batched path)."""
         return max(1, int(getattr(self.program, "batch_size", 1)))
 
+    def _attempt(self, call: Callable[[], T]) -> T:
+        """`call()`, retried with backoff when it fails (not after a timeout or an unreadable answer)."""
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except Exception as exc:
+                if attempt == self.retries or is_timeout(exc) or is_unparseable_answer(exc):
+                    raise
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
     def run(self, prompt: str, example: Example) -> ExampleResult:
         start = time.perf_counter()
         try:
-            output = self.program.run(prompt, example)
+            output = self._attempt(lambda: self.program.run(prompt, example))
         except Exception as exc:
             return self._failed(example, exc, time.perf_counter() - start)
         return self._scored(example, output, time.perf_counter() - start)
@@ -50,7 +82,7 @@ class Worker:
             return [self.run(prompt, example) for example in examples]
         start = time.perf_counter()
         try:
-            outputs = run_batch(prompt, examples)
+            outputs = self._attempt(lambda: run_batch(prompt, examples))
         except Exception as exc:
             share = (time.perf_counter() - start) / len(examples)
             return [self._failed(example, exc, share) for example in examples]
@@ -59,28 +91,45 @@ class Worker:
 
     def _failed(self, example: Example, exc: Exception, latency: float) -> ExampleResult:
         message = self._redact(str(exc))
+        if is_unparseable_answer(exc):
+            return ExampleResult(
+                example_id=example.id,
+                score=0.0,
+                feedback=f"No answer could be read from the output ({type(exc).__name__}): {short(message)}",
+                latency=latency,
+                outcome="no_answer",
+            )
         return ExampleResult(
             example_id=example.id,
             score=0.0,
             error=f"{type(exc).__name__}: {message}",
             feedback=f"The call failed ({type(exc).__name__}): {short(message)}",
             latency=latency,
+            outcome="error",
         )
 
     def _scored(self, example: Example, output: ProgramOutput, latency: float) -> ExampleResult:
+        outcome: str | None = None
         try:
-            score, feedback = self.scorer(example, output)
-            score = min(1.0, max(0.0, float(score)))
+            scored = self.scorer(example, output)
+            score, feedback = min(1.0, max(0.0, float(scored[0]))), scored[1]
+            if len(scored) > 2:
+                outcome = scored[2]
         except Exception as exc:
             score, feedback = 0.0, f"The metric failed ({type(exc).__name__}): {short(str(exc))}"
-        return ExampleResult(
-            example_id=example.id,
-            score=score,
-            output=short(output.text, 2000),
-            feedback=feedback,
-            input_tokens=output.input_tokens,
-            output_tokens=output.output_tokens,
-            latency=latency,
+        if not output.text.strip() and outcome != "correct":
+            outcome = "no_answer"
+        return ExampleResult.model_validate(
+            {
+                "example_id": example.id,
+                "score": score,
+                "output": short(output.text, 2000),
+                "feedback": feedback,
+                "input_tokens": output.input_tokens,
+                "output_tokens": output.output_tokens,
+                "latency": latency,
+                "outcome": outcome,
+            }
         )
 
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Proposal:

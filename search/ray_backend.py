@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,10 +28,40 @@ from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
 
-class _Actor:
-    """The remote side: one Worker, built when the actor starts (or restarts)."""
+def machine_id() -> str:
+    """This machine's boot id (unique per machine and boot), or its host name."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return socket.gethostname()
 
-    def __init__(self, factory: Callable[[], Worker]) -> None:
+
+def _exit_with(driver: tuple[str, int] | None, period: float = 0.2) -> None:
+    """End this process as soon as the driver `(machine_id, pid)` is gone, when it runs on this machine:
+    an actor must not go on calling the LM for a dead run (Ray notices a killed driver only later)."""
+    if driver is None or driver[0] != machine_id():
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(driver[1], 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, owned by another user
+                pass
+            time.sleep(period)
+
+    threading.Thread(target=watch, name="spl-opt-driver-watch", daemon=True).start()
+
+
+class _Actor:
+    """The remote side: one Worker, built when the actor starts (or restarts). It exits when its
+    driver dies (on the driver's machine), also while it is still building its Worker."""
+
+    def __init__(self, factory: Callable[[], Worker], driver: tuple[str, int] | None = None) -> None:
+        _exit_with(driver)
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
         self.worker = factory()
 
@@ -82,6 +113,8 @@ class RayBackend(ClosingBackend):
         self._actors: list[Any] = []
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            if address not in (None, "auto") and not address.startswith("ray://"):
+                check_reachable(address)
             ray.init(
                 address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
             )
@@ -100,7 +133,8 @@ class RayBackend(ClosingBackend):
                 num_cpus=cpus_per_worker,
                 scheduling_strategy="SPREAD",
             )
-            self._actors = [actor_class.remote(factory) for _ in range(workers)]
+            driver = (machine_id(), os.getpid())
+            self._actors = [actor_class.remote(factory, driver) for _ in range(workers)]
             try:
                 self.placement: list[tuple[int, str]] = ray.get(
                     [a.ready.remote() for a in self._actors], timeout=start_timeout
@@ -230,6 +264,22 @@ class RayBackend(ClosingBackend):
         self._actors = []
         if self._owns_ray:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """WorkerLost (one line) unless a TCP connection to the cluster's `HOST:PORT` opens within `timeout`
+    (ray.init itself retries an unreachable address for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except ValueError:
+        raise WorkerLost(f"the Ray address {address!r} is not HOST:PORT") from None
+    except OSError as exc:
+        raise WorkerLost(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is `ray start --head` "
+            "running there, and is the port open?"
+        ) from None
 
 
 def _fan_out(whole: Future[list[ExampleResult]], n: int) -> list[Future[ExampleResult]]:

@@ -23,6 +23,7 @@ FLAG_KEYS: dict[str, str | None] = {
     "editor_model": "editor_lm.model",
     "api_base": None,
     "api_key_env": None,
+    "timeout": None,
     "max_tokens": "task_lm.max_tokens",
     "rollouts": "budget.max_rollouts",
     "iterations": "budget.max_iterations",
@@ -62,6 +63,7 @@ def _optimize_parser(sub: Any) -> None:
     add("--editor-model", help="editor LM, same forms (default embedded:qwen-1.5b)")
     add("--api-base", help="API base URL for non-embedded models (task and editor)")
     add("--api-key-env", help="NAME of the environment variable holding the API key")
+    add("--timeout", type=float, help="seconds an API call may take before it fails (default 60)")
     add("--max-tokens", type=int, help="task LM generation budget per call (default 256)")
     add("--rollouts", type=int, help="budget: task-LM example evaluations in search (default 300)")
     add("--iterations", type=int, help="budget: search iterations")
@@ -144,7 +146,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if value is not None and key is not None:
             _set(flags, key, value)
     for role in ("task_lm", "editor_lm"):
-        for flag in ("api_base", "api_key_env"):
+        for flag in ("api_base", "api_key_env", "timeout"):
             if getattr(args, flag, None) is not None:
                 _set(flags, f"{role}.{flag}", getattr(args, flag))
     if args.minutes is not None:

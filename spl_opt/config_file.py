@@ -31,6 +31,7 @@ temperature = 0.0
 max_tokens = 256              # generation budget per call: fix it when comparing prompts
 # api_base = "http://127.0.0.1:8000/v1"
 # api_key_env = "OPENAI_API_KEY"  # the NAME of the variable; keys are never written to disk
+# timeout = 60.0                  # seconds an API call may take before it fails (not retried)
 
 [editor_lm]                   # the model that proposes edits
 model = "embedded:qwen-1.5b"

@@ -163,22 +163,57 @@ def editor_reply(
     return f"{body}\n\n[[ ## completed ## ]]"
 
 
+FAULT_KINDS = ("500", "429", "stall", "non_json", "empty", "garbage")
+
+
 class FakeChatServer:
     """An OpenAI-compatible chat server on loopback that answers after a fixed latency.
 
     Answers come from `responder(system, user)` (default: "Answer: 0"). Counts requests and keeps the
     Authorization headers it saw, so tests can check that workers sent their key. Use as a context
     manager, or `start()`/`close()`; `base_url` is what `api_base` should be. Thread per request.
+
+    Faults, for reliability tests: a share `fault_rate` of requests (drawn with `seed`) gets one of
+    `fault_kinds`: an HTTP 500 or 429, a `stall` of that many seconds before answering, a 200 whose
+    body is not JSON, an empty answer, or garbage text. While `down` is set every request gets a 503
+    (an outage). `faults` counts what was served, by kind.
     """
 
-    def __init__(self, responder: Responder | None = None, *, latency: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        latency: float = 0.0,
+        port: int = 0,
+        fault_rate: float = 0.0,
+        fault_kinds: Sequence[str] = FAULT_KINDS,
+        stall: float = 5.0,
+        seed: int = 0,
+    ) -> None:
+        import random
+
         self.responder: Responder = responder or (lambda s, u: "Answer: 0")
         self.latency = latency
         self.port = port
         self.requests = 0
         self.auth: set[str] = set()
+        self.fault_rate, self.fault_kinds, self.stall = fault_rate, tuple(fault_kinds), stall
+        self.down = False
+        self.faults: dict[str, int] = {}
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server: Any = None
+
+    def _draw_fault(self) -> str | None:
+        """The fault for the next request, if any (under the lock)."""
+        if self.down:
+            kind = "503"
+        elif self.fault_rate and self._rng.random() < self.fault_rate:
+            kind = self._rng.choice(self.fault_kinds)
+        else:
+            return None
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+        return kind
 
     @property
     def base_url(self) -> str:
@@ -200,11 +235,19 @@ class FakeChatServer:
                 with fake._lock:
                     fake.requests += 1
                     fake.auth.add(self.headers.get("Authorization", ""))
+                    fault = fake._draw_fault()
                 messages = body.get("messages", [])
                 system = next((m["content"] for m in messages if m.get("role") == "system"), "")
                 user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
                 text = fake.responder(_text(system), _text(user))
-                time.sleep(fake.latency)
+                time.sleep(fake.latency + (fake.stall if fault == "stall" else 0.0))
+                if fault in ("500", "429", "503"):
+                    self._send(int(fault), json.dumps({"error": {"message": f"injected {fault}"}}).encode())
+                    return
+                if fault == "non_json":
+                    self._send(200, b"<html>upstream proxy error</html>")
+                    return
+                text = {"empty": "", "garbage": "\x00#@!~ \ufffd\ufffd ~~ %%"}.get(fault or "", text)
                 reply = json.dumps(
                     {
                         "id": "chatcmpl-fake",
@@ -221,11 +264,16 @@ class FakeChatServer:
                         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
                     }
                 ).encode()
-                self.send_response(200)
+                self._send(200, reply)
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
+                self.send_header("Content-Length", str(len(body)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
                 self.end_headers()
-                self.wfile.write(reply)
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -8,7 +8,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from spl_opt.core.records import Candidate, Evaluation, Example, ExampleResult, Playbook, Proposal, Record
+from spl_opt.core.records import (
+    Candidate,
+    Evaluation,
+    Example,
+    ExampleResult,
+    Outcome,
+    Playbook,
+    Proposal,
+    Record,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,6 +31,7 @@ class EvidenceItem(Record):
     output: str
     feedback: str
     score: float
+    outcome: Outcome = "wrong"
 
 
 class Evidence(Record):
@@ -153,6 +163,10 @@ class BatchProgram(Program, Protocol):
 
 
 class Scorer(Protocol):
-    """Scores one output: returns (score in [0, 1], feedback text for the editor)."""
+    """Scores one output: returns (score in [0, 1], feedback text for the editor), optionally with a
+    third item, the outcome ("correct", "wrong" or "no_answer": unreadable or in the wrong form);
+    without it the outcome follows from the score."""
 
-    def __call__(self, example: Example, output: ProgramOutput) -> tuple[float, str]: ...
+    def __call__(
+        self, example: Example, output: ProgramOutput
+    ) -> tuple[float, str] | tuple[float, str, str]: ...

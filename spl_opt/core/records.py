@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Record(BaseModel):
@@ -111,8 +111,18 @@ class Candidate(Record):
         return self.playbook.render()
 
 
+Outcome = Literal["correct", "wrong", "no_answer", "error"]
+"""What happened on one example: the answer was right; wrong; unreadable or in the wrong form (no
+final-answer marker, nothing to read); or the call failed (an infrastructure fault, not an answer)."""
+
+
 class ExampleResult(Record):
-    """The outcome of running one candidate on one example. `error` is set when the call failed."""
+    """The result of running one candidate on one example. `error` is set when the call failed.
+
+    `outcome` is set by the scorer (correct / wrong / no_answer) and by the evaluator (error); records
+    written before outcomes existed get one derived from `error` and `score`. Errors are no evidence
+    about the prompt: they count in no accuracy, are never cached, and are retried on resume.
+    """
 
     example_id: str
     score: float
@@ -122,6 +132,20 @@ class ExampleResult(Record):
     input_tokens: int = 0
     output_tokens: int = 0
     latency: float = 0.0
+    outcome: Outcome = "wrong"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("outcome") is None:
+            derived = "error" if data.get("error") else "correct" if data.get("score", 0) >= 1.0 else "wrong"
+            data = {**data, "outcome": derived}
+        return data
+
+    @property
+    def scored(self) -> bool:
+        """Whether this result is evidence about the prompt (its call did not fail)."""
+        return self.outcome != "error"
 
 
 class Objectives(Record):
@@ -144,11 +168,13 @@ class Evaluation(Record):
     objectives: Objectives
 
     def scores(self) -> dict[str, float]:
-        return {r.example_id: r.score for r in self.results}
+        """Per-example scores of the examples whose call did not fail."""
+        return {r.example_id: r.score for r in self.results if r.scored}
 
     @property
-    def failures(self) -> tuple[ExampleResult, ...]:
-        return tuple(r for r in self.results if r.score < 1.0)
+    def errors(self) -> int:
+        """Examples whose call failed (excluded from the accuracy)."""
+        return sum(not r.scored for r in self.results)
 
 
 def dumps(record: BaseModel) -> str:

@@ -48,7 +48,7 @@ def drive(
             elif isinstance(work, ProposeRequest):
                 future = propose(work)
             else:
-                future = evaluator.submit(work)
+                future = evaluator.submit(work, replay=optimizer.journal.told(pending.key))
             running[pending.key] = (work, future)
         if not running:
             return optimizer.result()

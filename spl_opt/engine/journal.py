@@ -41,6 +41,7 @@ class Journal:
                     except ValueError:
                         self.torn_lines += 1  # a write cut by a kill: that event is simply redone
         self._replay = [e for e in self.events if e.get("event") != SESSION]
+        self._told = {str(e.get("key")) for e in self._replay if e.get("event") == "tell"}
         self._cursor = 0
         self._lock = threading.Lock()  # session events may come from backend threads
         self._file = open_append(path)
@@ -73,6 +74,10 @@ class Journal:
         self.events.append(record)
         return record
 
+    def told(self, key: str) -> bool:
+        """Whether an earlier session already told the result of the work under `key`."""
+        return key in self._told
+
     def recorded(self, event: str) -> dict[str, Any] | None:
         """The next replayed event if it is of kind `event` (without consuming it)."""
         if self.replaying and self._replay[self._cursor].get("event") == event:
@@ -95,6 +100,31 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def check_resumable(run_dir: Path) -> None:
+    """A one-line RunDirError saying what is wrong if `run_dir` cannot be resumed: no config, a config
+    that is not JSON, or a journal whose lines (beyond one torn by a kill) are not events. A missing
+    journal is a run killed before its first event: resuming it starts it."""
+    read_config(run_dir)
+    path = run_dir / JOURNAL
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    bad = sum(not _is_event(line) for line in lines)
+    if bad > 1 or (lines and bad == len(lines)):
+        raise RunDirError(
+            f"{path} is damaged: {bad} of {len(lines)} lines are not journal events; "
+            f"move it away to start the run afresh"
+        )
+
+
+def _is_event(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "event" in record
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -12,7 +12,6 @@ import random
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from evaluators.metrics import is_format_failure
 from spl_opt.config import SearchConfig
 from spl_opt.core.protocols import Evidence
 
@@ -26,10 +25,10 @@ class OperatorStats:
 
 
 def format_share(evidence: Evidence) -> float:
-    """The share of `evidence`'s failures whose feedback says the answer's form failed (0 without
-    failures)."""
+    """The share of `evidence`'s failures whose outcome says the answer's form failed: nothing could be
+    read, or a wrong answer stood without a final-answer marker (0 without failures)."""
     failures = evidence.failures
-    return sum(is_format_failure(f.feedback) for f in failures) / len(failures) if failures else 0.0
+    return sum(f.outcome == "no_answer" for f in failures) / len(failures) if failures else 0.0
 
 
 def _applies(name: str, evidence: Evidence, has_strategies: bool) -> bool:

@@ -19,6 +19,7 @@ class Snapshot:
     best_accuracy: float
     front_size: int
     iterations: int
+    failed_calls: int = 0
 
 
 def _eta(budget: Budget, snap: Snapshot, elapsed: float, rate: float) -> float | None:
@@ -36,9 +37,10 @@ def describe(budget: Budget, snap: Snapshot, elapsed: float, start_rollouts: int
     of = f"/{budget.max_rollouts}" if budget.max_rollouts else ""
     eta = _eta(budget, snap, elapsed, rate)
     left = f"~{eta / 60:.1f} min left" if eta is not None else "time left unknown"
+    failed = f" | {snap.failed_calls} failed calls" if snap.failed_calls else ""
     return (
         f"rollouts {snap.rollouts}{of} | best val acc {snap.best_accuracy:.3f} | front {snap.front_size} | "
-        f"iteration {snap.iterations} | {rate:.2f} evals/s | {left}"
+        f"iteration {snap.iterations} | {rate:.2f} evals/s | {left}{failed}"
     )
 
 

@@ -55,3 +55,4 @@ class RunReport(Record):
     wall_seconds: float
     lm_seconds: float
     input_fields: tuple[str, ...] = ("question",)
+    failed_calls: int = 0  # this session's task-LM calls that failed for good (excluded, retried on resume)

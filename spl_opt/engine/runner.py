@@ -14,7 +14,7 @@ from evaluators.metrics import labels_of, parse_number
 from evaluators.task import EvalRequest, TaskEvaluator
 from search.ledger import OptunaLedger
 from spl_opt.config import RunConfig, default_run_dir
-from spl_opt.core.errors import LMError, RunDirError
+from spl_opt.core.errors import LMError, RunDirError, SplError
 from spl_opt.core.protocols import Backend, Editor, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
 from spl_opt.engine.backend_setup import (
@@ -25,7 +25,16 @@ from spl_opt.engine.backend_setup import (
     ray_backend,
 )
 from spl_opt.engine.driver import done, drive
-from spl_opt.engine.journal import CACHE, CONFIG, JOURNAL, SESSION, Journal, read_config, write_json
+from spl_opt.engine.journal import (
+    CACHE,
+    CONFIG,
+    JOURNAL,
+    SESSION,
+    Journal,
+    check_resumable,
+    read_config,
+    write_json,
+)
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.result import RoleUsage, RunReport
@@ -146,8 +155,6 @@ def execute(
             if not isinstance(work, EvalRequest) or not isinstance(result, Evaluation):
                 return
             if not optimizer.state.members and all(r.error for r in result.results):
-                # nothing used these failures: forget them, so a resume retries
-                cache.discard([(work.candidate.id, ex.id, program.cache_namespace) for ex in work.examples])
                 raise LMError(f"the task LM failed on every validation example: {result.results[0].error}")
             if work.split == "val":
                 log(
@@ -163,6 +170,7 @@ def execute(
                     best_accuracy=opt.best_accuracy(),
                     front_size=len(opt.front()),
                     iterations=opt.state.started,
+                    failed_calls=evaluator.failed_calls,
                 )
             )
 
@@ -197,6 +205,7 @@ def execute(
         wall_seconds=time.monotonic() - start,
         lm_seconds=lm_seconds,
         input_fields=tuple(task.train[0].inputs),
+        failed_calls=evaluator.failed_calls,
     )
     journal.append(
         "finished",
@@ -227,6 +236,12 @@ def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
         search = {k: v for k, v in out.get("search", {}).items() if k not in SESSION_SEARCH_KEYS}
         return {**out, "search": search}
 
+    from spl_opt.config import validate_config
+
+    try:  # through validation, so that settings added since the run was saved take their defaults
+        saved = validate_config(saved).model_dump(mode="json")
+    except SplError:
+        return False
     return identity(saved) == identity(config.model_dump(mode="json"))
 
 
@@ -257,6 +272,9 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
     from spl_opt.lm.config import build_lm
 
     task = task_of(config)
+    uses_editor = config.search.operators.get("editor", 0) > 0
+    for lm in (config.task_lm, config.editor_lm) if uses_editor else (config.task_lm,):
+        lm.check_key()  # a missing key fails now, not after the validation set
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
         raise RunDirError(
@@ -328,6 +346,7 @@ def resume(
     """
     from spl_opt.config import validate_config
 
+    check_resumable(run_dir)
     saved = read_config(run_dir)
     if backend:
         merged = {**saved.get("backend", {}), **backend}

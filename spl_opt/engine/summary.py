@@ -10,11 +10,13 @@ from spl_opt.engine.journal import write_json
 from spl_opt.engine.result import RoleUsage, RunReport
 
 
-def _acc(ev: Evaluation | None) -> str:
+def accuracy_with_ci(ev: Evaluation | None) -> str:
+    """`0.600 [0.462, 0.724] (n=50)`: accuracy over the examples whose call did not fail, 95% CI."""
     if ev is None:
         return "(no test set)"
-    mean, low, high = mean_ci([r.score for r in ev.results])
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results)})"
+    mean, low, high = mean_ci(list(ev.scores().values()))
+    failed = f", {ev.errors} failed calls excluded" if ev.errors else ""
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results) - ev.errors}{failed})"
 
 
 def _usage(name: str, u: RoleUsage) -> str:
@@ -30,9 +32,9 @@ def render_summary(report: RunReport) -> str:
         "",
         "| prompt | val accuracy | test accuracy (95% CI) | prompt tokens |",
         "|---|---|---|---|",
-        f"| seed | {s.seed.evaluation.objectives.accuracy:.3f} | {_acc(report.seed_test)} | "
+        f"| seed | {s.seed.evaluation.objectives.accuracy:.3f} | {accuracy_with_ci(report.seed_test)} | "
         f"{s.seed.evaluation.objectives.length_tokens} |",
-        f"| learned | {s.best.evaluation.objectives.accuracy:.3f} | {_acc(report.best_test)} | "
+        f"| learned | {s.best.evaluation.objectives.accuracy:.3f} | {accuracy_with_ci(report.best_test)} | "
         f"{s.best.evaluation.objectives.length_tokens} |",
         "",
         *([f"Choice: {s.choice.note}.", ""] if s.choice is not None and s.choice.note else []),
@@ -52,6 +54,8 @@ def render_summary(report: RunReport) -> str:
         "",
         "## Budget",
         f"- search rollouts: {s.rollouts} over {s.iterations} iterations ({s.stop_reason})",
+        f"- failed task-LM calls this session: {report.failed_calls} (infrastructure faults: excluded "
+        "from every accuracy, never cached as results, called again on resume)",
         f"- operators (tried, accepted at screening): {s.operator_stats}",
         f"- wall time: {report.wall_seconds:.1f} s; inside LM calls: {report.lm_seconds:.1f} s; "
         f"framework overhead: {overhead:.1f} s ({100 * overhead / max(report.wall_seconds, 1e-9):.1f}%)",

@@ -41,15 +41,17 @@ def evidence_from(
     evaluation: Evaluation, batch: Sequence[Example], donors: Sequence[Playbook], seed: int
 ) -> Evidence:
     """What an editor sees of a parent's minibatch evaluation: its failures and successes, the donors."""
-    items = [
+    items = [  # a failed call says nothing about the prompt: it is no evidence
         EvidenceItem(
             input=ex.input_text(),
             target=ex.target,
-            output=r.output or (r.error or ""),
+            output=r.output,
             feedback=r.feedback,
             score=r.score,
+            outcome=r.outcome,
         )
         for ex, r in zip(batch, evaluation.results, strict=True)
+        if r.scored
     ]
     return Evidence(
         failures=tuple(x for x in items if x.score < 1.0),

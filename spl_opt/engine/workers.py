@@ -10,7 +10,7 @@ import os
 import threading
 from typing import Literal
 
-from evaluators.metrics import exact_match, labels_of, numeric_match
+from evaluators.metrics import Score, exact_match, labels_of, numeric_match
 from evaluators.worker import Worker
 from spl_opt.core.protocols import Evidence, Scorer
 from spl_opt.core.records import Playbook, Proposal, Record, TaskData
@@ -24,8 +24,8 @@ def scorer_for(metric: str, labels: tuple[str, ...] | None) -> Scorer:
     return lambda ex, out: _pair(exact_match(ex.target, out.text, labels))
 
 
-def _pair(score: object) -> tuple[float, str]:
-    return score.value, score.feedback  # type: ignore[attr-defined]
+def _pair(score: Score) -> tuple[float, str, str]:
+    return score.value, score.feedback, score.outcome
 
 
 class LazyEditor:

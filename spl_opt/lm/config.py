@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from spl_opt.core.errors import LMError
+from spl_opt.core.errors import ConfigError, LMError
 from spl_opt.core.records import Record, content_hash
 
 EMBEDDED = "embedded:"
@@ -29,6 +29,11 @@ class LMConfig(Record):
     api_key_env: str | None = None
     n_ctx: int = Field(4096, ge=256)
     n_threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = all cores")
+    timeout: float = Field(
+        60.0,
+        gt=0,
+        description="seconds an API call may take before it fails (not retried: a hung server costs this)",
+    )
 
     @property
     def is_embedded(self) -> bool:
@@ -37,6 +42,13 @@ class LMConfig(Record):
     @property
     def embedded_name(self) -> str:
         return self.model[len(EMBEDDED) :]
+
+    def check_key(self) -> None:
+        """A one-line ConfigError if `api_key_env` names a variable that is not set (fail before a search)."""
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            raise ConfigError(
+                f"the environment variable {self.api_key_env} (--api-key-env, for {self.model}) is not set"
+            )
 
     def cache_key(self) -> str:
         """Identifies what the LM would answer: model and sampling settings, never secrets or threads."""
@@ -61,6 +73,7 @@ def build_lm(config: LMConfig, *, prefix_cache: bool = True) -> Any:
             temperature=config.temperature,
             max_tokens=config.max_tokens,
         )
+    config.check_key()
     kwargs: dict[str, Any] = {}
     if config.api_base:
         kwargs["api_base"] = config.api_base
@@ -72,7 +85,8 @@ def build_lm(config: LMConfig, *, prefix_cache: bool = True) -> Any:
             cache=False,
             temperature=config.temperature,
             max_tokens=config.max_tokens,
-            num_retries=2,
+            num_retries=0,  # the worker retries failed calls with backoff, and never a timeout
+            timeout=config.timeout,
             **kwargs,
         )
     except Exception as exc:

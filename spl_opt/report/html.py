@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from evaluators.stats import mean_ci
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Evaluation
 from spl_opt.engine.result import RoleUsage, RunReport
+from spl_opt.engine.summary import accuracy_with_ci
 from spl_opt.report.lineage import ancestry, edit_diff, strategy_contributions
 
 CAPTIONS = {
@@ -58,8 +58,7 @@ def _cell(cell: str) -> str:
 def _test_acc(ev: Evaluation | None) -> str:
     if ev is None:
         return '<span class="na">no test set</span>'
-    mean, low, high = mean_ci([r.score for r in ev.results])
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results)})"
+    return accuracy_with_ci(ev)
 
 
 def _comparison(report: RunReport) -> str:
@@ -181,7 +180,8 @@ def _budget(report: RunReport) -> str:
         + f"<p>Search: {s.rollouts} rollouts over {s.iterations} iterations; stopped: "
         f"{escape(s.stop_reason)}.<br>Operators (tried/accepted at screening): {ops or 'none'}.<br>"
         f"Wall time {report.wall_seconds:.1f} s; inside LM calls {report.lm_seconds:.1f} s; "
-        f"framework overhead {overhead:.1f} s ({share:.1f}%).</p>"
+        f"framework overhead {overhead:.1f} s ({share:.1f}%).<br>Failed task-LM calls (infrastructure "
+        f"faults, excluded from accuracies and called again on resume): {report.failed_calls}.</p>"
     )
 
 

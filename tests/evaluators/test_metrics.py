@@ -68,12 +68,14 @@ def test_extract_number() -> None:
 
 def test_exact_match_correct_wrong_and_unreadable() -> None:
     ok = exact_match("False", "So the expression evaluates to False.", BOOLS)
-    assert ok == Score(value=1.0, feedback="Correct: the answer 'False' matches.", extracted="False")
+    assert ok == Score(
+        value=1.0, feedback="Correct: the answer 'False' matches.", extracted="False", outcome="correct"
+    )
     wrong = exact_match("False", "not (True) is False... so the answer is True.", BOOLS)
-    assert wrong.value == 0.0
+    assert wrong.value == 0.0 and wrong.outcome == "wrong"
     assert wrong.feedback == "Wrong: expected 'False' but the final answer read was 'True'."
     none = exact_match("False", "")
-    assert none.value == 0.0 and none.extracted is None
+    assert none.value == 0.0 and none.extracted is None and none.outcome == "no_answer"
     assert "no final answer could be read" in none.feedback and "'False'" in none.feedback
 
 
@@ -97,10 +99,11 @@ def test_numeric_match() -> None:
     assert numeric_match("72", "48 + 24 = 72 clips.").value == 1.0
     assert numeric_match("0.5", "Answer: 0.5000000001").value == 1.0
     wrong = numeric_match("3", "There are 2 r's. Answer: 2")
-    assert wrong.value == 0.0 and wrong.extracted == "2"
+    assert wrong.value == 0.0 and wrong.extracted == "2" and wrong.outcome == "wrong"
+    assert numeric_match("3", "I think it is 2").outcome == "no_answer"  # no final-answer marker
     assert wrong.feedback == "Wrong: expected '3' but the final answer read was '2'."
     none = numeric_match("3", "I cannot tell.")
-    assert none.value == 0.0 and none.extracted is None
+    assert none.value == 0.0 and none.extracted is None and none.outcome == "no_answer"
     assert "no final numeric answer" in none.feedback
 
 

@@ -59,7 +59,8 @@ def test_a_failing_call_is_a_recorded_failed_example():
     ev = TaskEvaluator.local(EchoProgram(fail_on="e1"), scorer).evaluate(CAND, EXAMPLES, "val")
     failed = ev.results[1]
     assert failed.score == 0.0 and "LM exploded" in (failed.error or "") and "failed" in failed.feedback
-    assert ev.objectives.accuracy == 0.75
+    assert failed.outcome == "error" and not failed.scored
+    assert ev.objectives.accuracy == 1.0  # a failed call is no evidence: 3 of the 3 answers are right
 
 
 def test_a_failing_scorer_is_recorded_too():
@@ -161,14 +162,33 @@ def test_a_torn_cache_line_does_not_swallow_the_next_result(tmp_path):
     assert len(EvalCache(path)) == 2
 
 
-def test_discarded_results_are_forgotten_after_reload(tmp_path):
+def test_a_failed_call_is_no_result_and_is_called_again(tmp_path):
+    calls = {"n": 0}
+
+    class Flaky:
+        cache_namespace = "echo"
+
+        def run(self, system_prompt, example):
+            calls["n"] += 1
+            if example.id == "e0" and calls["n"] <= 3:  # down for the first call and both retries
+                raise ConnectionError("server unavailable")
+            return ProgramOutput(value=example.target, text=f"Answer: {example.target}")
+
     path = tmp_path / "cache.jsonl"
     cache = EvalCache(path)
-    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:2], "val")
-    cache.discard([(CAND.id, "e0", "echo")])
+    evaluator = TaskEvaluator.local(Flaky(), scorer, cache)
+    evaluator.backend.worker.backoff = 0.0
+    first = evaluator.evaluate(CAND, EXAMPLES[:3], "val")
+    assert [r.outcome for r in first.results] == ["error", "correct", "correct"]
+    assert first.errors == 1 and first.objectives.accuracy == 1.0  # the failed call counts in no accuracy
+    assert evaluator.failed_calls == 1
     cache.close()
-    reloaded = EvalCache(path)
-    assert reloaded.get((CAND.id, "e0", "echo")) is None and reloaded.get((CAND.id, "e1", "echo")) is not None
+    reloaded = EvalCache(path)  # a resume: the failure is kept apart, served only to a replay
+    key = (CAND.id, "e0", "echo")
+    assert reloaded.get(key) is None and reloaded.get(key, replay=True).outcome == "error"
+    again = TaskEvaluator.local(Flaky(), scorer, reloaded).evaluate(CAND, EXAMPLES[:3], "val")
+    assert [r.outcome for r in again.results] == ["correct"] * 3 and calls["n"] == 6  # only e0 again
+    assert reloaded.get(key).outcome == "correct" and reloaded.get(key, replay=True).outcome == "correct"
 
 
 def test_a_failing_cache_write_fails_the_evaluation_instead_of_hanging():

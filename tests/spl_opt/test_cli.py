@@ -42,6 +42,28 @@ def test_resume_of_a_directory_that_is_no_run(tmp_path, capsys):
     assert "not an spl-opt run directory" in _error_of(capsys, ["resume", str(tmp_path)])
 
 
+def test_resume_says_what_is_wrong_with_a_torn_config_or_garbage_journal(tmp_path, capsys):
+    from spl_opt.config import validate_config
+
+    (tmp_path / "config.json").write_text('{"task": "letters",')
+    err = _error_of(capsys, ["resume", str(tmp_path)])
+    assert "config.json" in err and "different run" not in err
+    (tmp_path / "config.json").write_text(
+        json.dumps(validate_config({"task": "letters"}).model_dump(mode="json"))
+    )
+    (tmp_path / "journal.jsonl").write_text('garbage\n\x00\x01 more garbage\n{"event": "candidate"}\n')
+    err = _error_of(capsys, ["resume", str(tmp_path)])
+    assert "journal.jsonl is damaged: 2 of 3 lines are not journal events" in err
+
+
+def test_a_missing_api_key_fails_before_the_search(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SPL_TEST_NO_SUCH_KEY", raising=False)
+    args = ["optimize", "--task-model", "openai/gpt-4o-mini", "--api-key-env", "SPL_TEST_NO_SUCH_KEY"]
+    err = _error_of(capsys, [*args, "--no-editor", "--run-dir", str(tmp_path / "r")])
+    assert "SPL_TEST_NO_SUCH_KEY" in err and "is not set" in err
+    assert not (tmp_path / "r").exists()  # before anything was written
+
+
 @pytest.fixture
 def fake_lms(monkeypatch):
     def build(config, **_):

@@ -1,6 +1,6 @@
 import random
 
-from evaluators.metrics import exact_match, is_format_failure
+from evaluators.metrics import exact_match
 from spl_opt.config import SearchConfig
 from spl_opt.core.protocols import Evidence, EvidenceItem
 from spl_opt.engine.operator_choice import OperatorStats, choose_operator, format_share, operator_weights
@@ -10,12 +10,20 @@ ALL = ("editor", "worked-example", "answer-format", "ablate", "merge", "compress
 
 def _failure(output: str, target: str = "7") -> EvidenceItem:
     score = exact_match(target, output)
-    return EvidenceItem(input="q", target=target, output=output, feedback=score.feedback, score=score.value)
+    return EvidenceItem(
+        input="q",
+        target=target,
+        output=output,
+        feedback=score.feedback,
+        score=score.value,
+        outcome=score.outcome,
+    )
 
 
-def test_format_failures_are_read_from_the_scorers_feedback():
-    assert is_format_failure(_failure("I think it is maybe 5").feedback)  # no marker: last line read
-    assert not is_format_failure(_failure("Answer: 5").feedback)  # a wrong answer in the right form
+def test_format_failures_are_the_scorers_no_answer_outcomes():
+    assert _failure("I think it is maybe 5").outcome == "no_answer"  # no marker: last line read
+    assert _failure("Answer: 5").outcome == "wrong"  # a wrong answer in the right form
+    assert _failure("Answer: 7").outcome == "correct"
     evidence = Evidence(failures=(_failure("so 5 it is"), _failure("Answer: 5")))
     assert format_share(evidence) == 0.5
     assert format_share(Evidence()) == 0.0

@@ -1,0 +1,77 @@
+"""The worker: retries of failed calls, and the outcome of each example."""
+
+import time
+
+from evaluators.worker import Worker
+from spl_opt.core.protocols import ProgramOutput
+from spl_opt.core.records import Example, ExampleResult
+
+EX = Example(id="e", inputs={"q": "1+1?"}, target="2")
+
+
+class Scripted:
+    """Raises the scripted exceptions in order, then answers."""
+
+    cache_namespace = "scripted"
+
+    def __init__(self, *failures, text="Answer: 2"):
+        self.failures, self.text, self.calls = list(failures), text, 0
+
+    def run(self, system_prompt, example):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return ProgramOutput(value=self.text, text=self.text)
+
+
+def scorer(example, output):
+    ok = output.text.strip().endswith(example.target)
+    return (1.0, "ok", "correct") if ok else (0.0, "no", "wrong")
+
+
+def test_a_failed_call_is_retried_with_backoff_then_answers():
+    program = Scripted(ConnectionError("reset"), RuntimeError("HTTP 500"))
+    start = time.perf_counter()
+    result = Worker(program, scorer, backoff=0.05).run("p", EX)
+    assert result.outcome == "correct" and program.calls == 3
+    assert time.perf_counter() - start >= 0.05 + 0.1  # 0.05 s, then doubled
+
+
+def test_a_call_that_keeps_failing_is_an_error_not_a_wrong_answer():
+    program = Scripted(*[RuntimeError("HTTP 429")] * 3)
+    result = Worker(program, scorer, backoff=0.0).run("p", EX)
+    assert result.outcome == "error" and not result.scored and "HTTP 429" in result.error
+    assert program.calls == 3
+
+
+def test_a_timeout_is_not_retried():
+    class Timeout(Exception):
+        pass
+
+    program = Scripted(TimeoutError("read timed out"))
+    assert Worker(program, scorer, backoff=0.0).run("p", EX).outcome == "error" and program.calls == 1
+    program = Scripted(Timeout("litellm.Timeout"))
+    assert Worker(program, scorer, backoff=0.0).run("p", EX).outcome == "error" and program.calls == 1
+
+
+def test_an_unreadable_or_empty_answer_is_no_answer():
+    class AdapterParseError(Exception):
+        pass
+
+    unparsed = Worker(Scripted(AdapterParseError("no [[ ## answer ## ]]")), scorer).run("p", EX)
+    assert unparsed.outcome == "no_answer" and unparsed.scored and unparsed.error is None
+    empty = Worker(Scripted(text="   "), scorer).run("p", EX)
+    assert empty.outcome == "no_answer" and empty.score == 0.0
+    assert Worker(Scripted(text="Answer: 3"), scorer).run("p", EX).outcome == "wrong"
+
+
+def test_a_two_item_scorer_gets_its_outcome_from_the_score():
+    result = Worker(Scripted(), lambda ex, out: (1.0, "fine")).run("p", EX)
+    assert result.outcome == "correct"
+
+
+def test_records_written_before_outcomes_get_one():
+    old = {"example_id": "e", "score": 0.0, "error": "TimeoutError: x"}
+    assert ExampleResult.model_validate(old).outcome == "error"
+    assert ExampleResult.model_validate({"example_id": "e", "score": 1.0}).outcome == "correct"
+    assert ExampleResult.model_validate({"example_id": "e", "score": 0.0}).outcome == "wrong"
