@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import peers
-from evaluators.metrics import labels_of, parse_number
-from evaluators.stats import mean_ci
 from spl_opt.core.records import Playbook, Strategy, TaskData
 from spl_opt.editor.operators import AnswerFormatOperator
+from spl_opt.evaluators.metrics import labels_of, parse_number
+from spl_opt.evaluators.stats import mean_ci
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluators.stats import mean_ci
 from spl_opt.config import validate_config
 from spl_opt.engine.runner import run_config
+from spl_opt.evaluators.stats import mean_ci
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -45,11 +45,11 @@ from typing import Any
 
 from benchmarks.peers_optimizers import OPTIMIZERS, RunSpec, Usage, counted_lm
 from benchmarks.peers_targets import targets, targets_markdown
-from evaluators.length import LengthCounter
-from evaluators.stats import mean_ci
 from spl_opt.core.errors import ConfigError, DataError
 from spl_opt.core.records import Example, TaskData
 from spl_opt.engine.runner import task_scorer
+from spl_opt.evaluators.length import LengthCounter
+from spl_opt.evaluators.stats import mean_ci
 from spl_opt.lm.config import LMConfig
 from spl_opt.programs import ChatProgram
 from spl_opt.tasks.registry import resolve_task

@@ -44,7 +44,6 @@ from typing import Any
 import dspy
 from dspy.adapters.base import Adapter
 
-from search.budget import Budget
 from spl_opt.config import RunConfig, SearchConfig
 from spl_opt.core.protocols import ProgramOutput, Scorer
 from spl_opt.core.records import Example, Playbook, TaskData
@@ -52,6 +51,7 @@ from spl_opt.engine.progress import Reporter
 from spl_opt.engine.runner import default_operators, execute, task_scorer
 from spl_opt.lm.config import LMConfig
 from spl_opt.programs import ChatProgram
+from spl_opt.search.budget import Budget
 
 ANSWER = "answer"
 MIPRO_BOOTSTRAP_SHARE = 0.25

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evaluators.stats import paired_lead
+from spl_opt.evaluators.stats import paired_lead
 
 ACCURACY_MARGINS = {"gepa": 0.03, "mipro": 0.05}
 NAMES = {"gepa": "GEPA", "mipro": "MIPROv2"}

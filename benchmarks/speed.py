@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluators.task import TaskEvaluator
+from spl_opt.backends.local import local_evaluator
 from spl_opt.config import SearchConfig, validate_config
 from spl_opt.core.records import Candidate, Playbook, Strategy, TaskData
 from spl_opt.engine.runner import default_operators, execute, run_config, task_scorer, token_counter
@@ -136,7 +136,7 @@ WORKED_PLAYBOOK = Playbook(  # the same strategies with room to reason: about 12
 
 def _timed(lm: Any, task: TaskData, candidate: Candidate, size: int) -> tuple[dict[str, Any], list[str]]:
     """One evaluation of `candidate` over the task's test examples, `size` sequences per batch."""
-    evaluator = TaskEvaluator.local(ChatProgram(lm, batch_size=size), task_scorer(task))
+    evaluator = local_evaluator(ChatProgram(lm, batch_size=size), task_scorer(task))
     start = time.perf_counter()
     ev = evaluator.evaluate(candidate, task.test, "test")
     seconds = time.perf_counter() - start
@@ -172,9 +172,7 @@ def batched(
         "examples": len(task.test),
         "max_tokens": max_tokens,
     }
-    TaskEvaluator.local(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
-        candidate, task.train, "train"
-    )
+    local_evaluator(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(candidate, task.train, "train")
     out["sequential"], base_outputs = _timed(lm, task, candidate, 1)
     print("sequential", out["sequential"], flush=True)
     for size in sizes:
@@ -208,7 +206,7 @@ def kernels(n_examples: int, max_tokens: int, playbook: Playbook, size: int = 16
         else:
             os.environ.pop(VARIANT_ENV, None)
         info = lm.engine.load()
-        TaskEvaluator.local(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
+        local_evaluator(ChatProgram(lm, batch_size=1), task_scorer(task)).evaluate(
             candidate, task.train, "train"
         )
         row, outputs = _timed(lm, task, candidate, size_)
@@ -230,7 +228,7 @@ def kv_cache(n_examples: int, max_tokens: int) -> dict[str, float]:
     for label, prefix in (("warmup", True), ("cache_on", True), ("cache_off", False)):
         lm = build_lm(config, prefix_cache=prefix)
         program = ChatProgram(lm, batch_size=1)  # one call at a time: the prefix cache is what is measured
-        evaluator = TaskEvaluator.local(program, task_scorer(task), length=token_counter(lm, config))
+        evaluator = local_evaluator(program, task_scorer(task), length=token_counter(lm, config))
         examples = task.test[:3] if label == "warmup" else task.test
         start = time.perf_counter()
         ev = evaluator.evaluate(Candidate(playbook=LONG_PLAYBOOK), examples, "test")

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluators.task import EvalRequest, TaskEvaluator
 from spl_opt.core.records import Candidate, Example, Playbook
+from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 
 RESULTS = Path(__file__).parent / "results"
 KEY_ENV = "SPL_OPT_BENCH_KEY"
@@ -87,7 +87,7 @@ def _row(backend: str, concurrency: int, wall: float, calls: int, latency: float
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from search.backends import ThreadBackend
+    from spl_opt.backends.local import ThreadBackend
     from spl_opt.engine.workers import WorkerSpec
     from spl_opt.lm.config import LMConfig
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _ray_rows(spec: Any, nodes: int, levels: list[int], args: argparse.Namespace) -> list[dict[str, Any]]:
     from ray.cluster_utils import Cluster
 
-    from search.ray_backend import RayBackend
+    from spl_opt.backends.ray import RayBackend
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
     for _ in range(nodes - 1):
@@ -173,7 +173,7 @@ def local_ray_start_seconds() -> float:
     """Time for `RayBackend` to start a fresh local Ray instance and one actor (no cluster)."""
     import ray
 
-    from search.ray_backend import RayBackend
+    from spl_opt.backends.ray import RayBackend
 
     if ray.is_initialized():
         ray.shutdown()
@@ -183,7 +183,7 @@ def local_ray_start_seconds() -> float:
 
 class _ScriptedFactory:
     def __call__(self) -> Any:
-        from evaluators.worker import Worker
+        from spl_opt.evaluators.worker import Worker
         from spl_opt.programs import ChatProgram
         from spl_opt.testing import scripted_lm
 

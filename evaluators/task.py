@@ -1,35 +1,25 @@
 """The task evaluator: runs a candidate's prompt over examples on a backend and scores each output.
 
 Results stream in per example: each is cached as soon as it finishes, so a killed run or a lost worker
-loses at most the calls in flight. A call whose worker died is retried once (the backend sends it to
-another worker) and then recorded as a failed example.
+loses at most the calls in flight. A call whose worker died is the backend's to retry
+(`spl_opt.backends.retry.RetryingBackend`); any exception that reaches a result here fails every
+request waiting on that example, and nothing of it is cached.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 
-from evaluators.cache import EvalCache
-from evaluators.length import LengthCounter
-from evaluators.worker import Worker, short
-from search.backends import SerialBackend, ThreadBackend
-from spl_opt.core.errors import WorkerLost
-from spl_opt.core.protocols import Backend, Program, Scorer
+from spl_opt.core.protocols import Backend
 from spl_opt.core.records import Candidate, Evaluation, Example, ExampleResult, Objectives, Split
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.length import LengthCounter
 
 Key = tuple[str, str, str]
-RETRY_DELAY = 1.0  # seconds before a lost call is retried: time for the backend to notice and restart
-
-
-def retry_later(delay: float, fn: Callable[..., None], *args: object) -> None:
-    """Call `fn(*args)` after `delay` seconds on a daemon thread of its own."""
-    timer = threading.Timer(delay, fn, args)
-    timer.daemon = True
-    timer.start()
 
 
 @dataclass(frozen=True)
@@ -55,35 +45,15 @@ class TaskEvaluator:
         namespace: str,
         cache: EvalCache | None = None,
         length: LengthCounter | None = None,
-        on_lost: Callable[[str], None] | None = None,
-        retry_delay: float = RETRY_DELAY,
     ) -> None:
         self.backend = backend
         self.namespace = namespace
         self.cache = cache if cache is not None else EvalCache()
         self.length = length or LengthCounter()
-        self.on_lost = on_lost
         self._lock = threading.Lock()
         self._inflight: dict[Key, Future[ExampleResult]] = {}
         self.fresh_seconds = 0.0  # time inside the program (LM calls) for results computed here
-        self.lost_calls = 0  # calls whose worker died (each retried once)
         self.failed_calls = 0  # calls that failed for good (errors, or lost twice): results, not cached
-        self.retry_delay = retry_delay
-
-    @classmethod
-    def local(
-        cls,
-        program: Program,
-        scorer: Scorer,
-        cache: EvalCache | None = None,
-        length: LengthCounter | None = None,
-        *,
-        workers: int = 1,
-    ) -> TaskEvaluator:
-        """An evaluator running `program` in this process: inline, or on `workers` threads."""
-        worker = Worker(program, scorer)
-        backend: Backend = SerialBackend(worker) if workers <= 1 else ThreadBackend(worker, workers)
-        return cls(backend, namespace=program.cache_namespace, cache=cache, length=length)
 
     def _key(self, candidate: Candidate, example: Example) -> Key:
         return (candidate.id, example.id, self.namespace)
@@ -116,11 +86,11 @@ class TaskEvaluator:
         if not slots:
             done.set_result(self._assemble(request))
         if todo:
-            self._launch(request.candidate, [ex for ex, _ in todo], [s for _, s in todo], attempt=1)
+            self._launch(request.candidate, [ex for ex, _ in todo], [s for _, s in todo])
         return done
 
     def _launch(
-        self, candidate: Candidate, examples: list[Example], slots: list[Future[ExampleResult]], attempt: int
+        self, candidate: Candidate, examples: list[Example], slots: list[Future[ExampleResult]]
     ) -> None:
         try:
             futures = self.backend.submit(candidate.id, candidate.prompt, examples)
@@ -129,7 +99,7 @@ class TaskEvaluator:
                 self._fail(candidate, example, slot, exc)
             return
         for example, slot, future in zip(examples, slots, futures, strict=True):
-            future.add_done_callback(partial(self._on_result, candidate, example, slot, attempt))
+            future.add_done_callback(partial(self._on_result, candidate, example, slot))
 
     def _fail(
         self, candidate: Candidate, example: Example, slot: Future[ExampleResult], exc: BaseException
@@ -145,11 +115,10 @@ class TaskEvaluator:
         candidate: Candidate,
         example: Example,
         slot: Future[ExampleResult],
-        attempt: int,
         future: Future[ExampleResult],
     ) -> None:
         try:
-            self._settle(candidate, example, slot, attempt, future)
+            self._settle(candidate, example, slot, future)
         except BaseException as exc:  # a failing cache write or journal: the run must see it, not hang
             self._fail(candidate, example, slot, exc)
 
@@ -158,7 +127,6 @@ class TaskEvaluator:
         candidate: Candidate,
         example: Example,
         slot: Future[ExampleResult],
-        attempt: int,
         future: Future[ExampleResult],
     ) -> None:
         exc = future.exception()
@@ -166,22 +134,6 @@ class TaskEvaluator:
             result = future.result()
             with self._lock:
                 self.fresh_seconds += result.latency
-        elif isinstance(exc, WorkerLost):
-            with self._lock:
-                self.lost_calls += 1
-            if self.on_lost is not None:
-                retry = "retrying once" if attempt == 1 else "recorded as failed"
-                self.on_lost(f"{candidate.id}/{example.id}: worker lost ({short(str(exc), 200)}); {retry}")
-            if attempt == 1:  # from a thread of its own: never block the thread delivering results
-                retry_later(self.retry_delay, self._launch, candidate, [example], [slot], 2)
-                return
-            result = ExampleResult(
-                example_id=example.id,
-                score=0.0,
-                error=f"WorkerLost: {exc}",
-                feedback=f"The evaluation worker failed twice: {short(str(exc))}",
-                outcome="error",
-            )
         else:  # an interrupt, a closed backend or a bug: every waiter sees it, nothing is cached
             self._fail(candidate, example, slot, exc)
             return

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from spl_opt.core.protocols import Editor, Evidence, Program, ProgramOutput, Scorer
+from spl_opt.core.protocols import Evidence, Operator, Program, ProgramOutput, Scorer
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ class Worker:
 
     program: Program
     scorer: Scorer
-    editors: Mapping[str, Editor] = field(default_factory=dict)
+    editors: Mapping[str, Operator] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()  # values never to repeat in an error text (API keys)
     retries: int = 2  # extra attempts of a failed call (not of a timeout)
     backoff: float = 1.0  # seconds before the first retry, doubled each time

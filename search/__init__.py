@@ -1,15 +1,12 @@
-"""Search machinery for spl-opt: Pareto math, parent/survivor selection, budgets, and backends."""
+"""Search machinery for spl-opt: Pareto math, parent/survivor selection, and budgets."""
 
-from search.backends import SerialBackend, ThreadBackend
-from search.budget import Budget, exhausted
-from search.pareto import crowding_distance, dominates, non_dominated_sort, nsga2_select, pareto_front
-from search.selection import ParetoSelector, instance_fronts, parent_weights, sample_parent
+from spl_opt.search.budget import Budget, exhausted
+from spl_opt.search.pareto import crowding_distance, dominates, non_dominated_sort, nsga2_select, pareto_front
+from spl_opt.search.selection import ParetoSelector, instance_fronts, parent_weights, sample_parent
 
 __all__ = [
     "Budget",
     "ParetoSelector",
-    "SerialBackend",
-    "ThreadBackend",
     "crowding_distance",
     "dominates",
     "exhausted",

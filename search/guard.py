@@ -2,9 +2,10 @@
 
 On a small validation set the best-scoring prompt is often best by luck: with 15 examples a prompt
 that is no better than the seed wins by 3 or 4 examples often enough, and that lead is gone on test.
-The guard pairs each member with the seed example by example and runs an exact one-sided sign test
-on the examples where they differ; the best member (by validation accuracy, then shorter prompt)
-whose p-value is at most `alpha` is chosen, else the seed. Pure logic over evaluations.
+The guard pairs each member ranked above the seed with it example by example and runs an exact
+one-sided sign test on the examples where they differ; the p-values are Holm-corrected for the number
+of members tested, and the best member (by validation accuracy, then shorter prompt) whose corrected
+p-value is at most `alpha` is chosen, else the seed. Pure logic over evaluations.
 """
 
 from __future__ import annotations
@@ -50,27 +51,44 @@ class Choice(Record):
     note: str = ""
 
 
-def validation_rank(member: Member) -> tuple[float, int]:
-    """Sort key, best last: validation accuracy, then shorter prompt."""
-    return (member.evaluation.objectives.accuracy, -member.evaluation.objectives.length_tokens)
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: rejecting where the adjusted p is at most
+    `alpha` keeps the chance of any false rejection among all the tests at most `alpha`."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def guarded_choice(members: Sequence[Member], seed: Member, alpha: float | None) -> tuple[Member, Choice]:
-    """The best member that beats `seed` on validation with sign-test p <= `alpha` (or is the seed);
-    `alpha=None` takes the validation best unguarded. ValueError on no members."""
+    """The best member that beats `seed` on validation beyond chance (or the seed); `alpha=None` takes
+    the validation best unguarded. ValueError on no members.
+
+    Every member ranked above the seed is tested against it (exact sign test) and the p-values are
+    Holm-corrected for testing that many: the chance of returning a prompt that is no better than the
+    seed on the validation distribution is at most `alpha`, however many members were tested."""
     if not members:
         raise ValueError("no member to choose from")
-    ranked = sorted(members, key=validation_rank, reverse=True)
+    ranked = sorted(members, key=lambda m: m.point, reverse=True)
     top = ranked[0]
     if alpha is None:
         return top, Choice(chosen=top.candidate.id, top=top.candidate.id, note="unguarded")
-    best_try: tuple[int, int, float] | None = None  # the validation best's counts, for the note
+    above = []
     for member in ranked:
         if member.candidate.id == seed.candidate.id:
             break
-        wins, losses = paired_counts(member.evaluation, seed.evaluation)
-        p = sign_test_p(wins, losses)
-        best_try = best_try or (wins, losses, p)
+        above.append(member)
+    if not above:
+        return seed, Choice(
+            chosen=seed.candidate.id, top=top.candidate.id, note="the seed is the validation best"
+        )
+    counts = [paired_counts(member.evaluation, seed.evaluation) for member in above]
+    adjusted = holm_adjusted([sign_test_p(wins, losses) for wins, losses in counts])
+    tested = f"Holm-corrected over {len(above)} prompt{'s' if len(above) > 1 else ''}"
+    for member, (wins, losses), p in zip(above, counts, adjusted, strict=True):
         if p <= alpha:
             return member, Choice(
                 chosen=member.candidate.id,
@@ -78,16 +96,12 @@ def guarded_choice(members: Sequence[Member], seed: Member, alpha: float | None)
                 wins=wins,
                 losses=losses,
                 p_value=p,
-                note=f"beats the seed on {wins} validation examples, loses on {losses} (p={p:.3f})",
+                note=f"beats the seed on {wins} validation examples, loses on {losses} (p={p:.3f}, {tested})",
             )
-    if best_try is None:
-        return seed, Choice(
-            chosen=seed.candidate.id, top=top.candidate.id, note="the seed is the validation best"
-        )
-    wins, losses, p = best_try
+    (wins, losses), p = counts[0], adjusted[0]
     note = (
         f"kept the seed: no learned prompt beats it beyond chance (best: {wins} wins, {losses} losses, "
-        f"p={p:.3f} > {alpha})"
+        f"p={p:.3f} > {alpha}, {tested})"
     )
     return seed, Choice(
         chosen=seed.candidate.id, top=top.candidate.id, wins=wins, losses=losses, p_value=p, note=note

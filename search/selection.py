@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from search.pareto import nsga2_select
 from spl_opt.core.protocols import Member
+from spl_opt.search.pareto import nsga2_select
 
 Scores = Mapping[str, Mapping[str, float]]
 
@@ -140,6 +140,6 @@ class ParetoSelector:
         )
         kept = {champion.candidate.id} | {m.candidate.id for m in protected[: size - 1]}
         rest = [m for m in members if m.candidate.id not in kept]
-        points = [(m.evaluation.objectives.accuracy, -m.evaluation.objectives.length_tokens) for m in rest]
+        points = [m.point for m in rest]
         kept |= {rest[i].candidate.id for i in nsga2_select(points, size - len(kept))}
         return [m for m in members if m.candidate.id in kept]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.budget import Budget
 from spl_opt.config import RunConfig, SearchConfig
-from spl_opt.core.protocols import Program, ProgramOutput
+from spl_opt.core.protocols import Program, ProgramOutput, Scorer
 from spl_opt.core.records import Candidate, Example, Playbook, TaskData
 from spl_opt.engine.result import RunReport, SearchResult
 from spl_opt.lm.config import LMConfig
+from spl_opt.search.budget import Budget
 
 Metric = Callable[[Any, Any], Any]
 
@@ -27,7 +28,7 @@ class OptimizeResult:
     search: SearchResult
     report: RunReport
     program: Any
-    run_dir: Path
+    run_dir: Path | None  # None when no `run_dir` was given: the run's files were temporary
 
     @property
     def prompt(self) -> str:
@@ -97,11 +98,10 @@ def optimize(
     `program` is a DSPy module (its instructions are learned), an object following the Program
     protocol, or None for a plain LM call (system prompt + the example's input as the user message).
     `metric(example, prediction)` returns a score in [0, 1], optionally with feedback text (a tuple,
-    or an object or dict with `score` and `feedback`). Rerunning with the same `run_dir` resumes.
+    or an object or dict with `score` and `feedback`). Rerunning with the same `run_dir` resumes;
+    without `run_dir` the run works in a temporary directory, removed when it returns.
     `verbose` prints progress lines; they are always written to `run.log` in the run directory.
     """
-    from spl_opt.engine.progress import Reporter
-    from spl_opt.engine.runner import default_operators, execute
     from spl_opt.programs import ChatProgram, DSPyProgram, apply_prompt, seed_playbook
 
     task_lm = resolve_lm(lm)
@@ -132,8 +132,38 @@ def optimize(
 
     budget = Budget(max_rollouts=budget) if isinstance(budget, int) else budget
     config = RunConfig(seed=seed, budget=budget, search=search or SearchConfig())
-    directory = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="spl-opt-"))
-    report = execute(
+    with contextlib.ExitStack() as stack:
+        directory = (
+            Path(run_dir)
+            if run_dir is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spl-opt-")))
+        )
+        report = _execute(task, runnable, scorer, seed_pb, edit_lm, config, directory, verbose)
+    best = report.search.best.candidate
+    learned = apply_prompt(program, best.prompt) if hasattr(program, "named_predictors") else None
+    return OptimizeResult(
+        best=best,
+        search=report.search,
+        report=report,
+        program=learned,
+        run_dir=Path(run_dir) if run_dir is not None else None,
+    )
+
+
+def _execute(
+    task: TaskData,
+    runnable: Program,
+    scorer: Scorer,
+    seed_pb: Playbook,
+    edit_lm: Any,
+    config: RunConfig,
+    directory: Path,
+    verbose: bool,
+) -> RunReport:
+    from spl_opt.engine.progress import Reporter
+    from spl_opt.engine.runner import default_operators, execute
+
+    return execute(
         task=task,
         program=runnable,
         scorer=scorer,
@@ -141,8 +171,5 @@ def optimize(
         operators=default_operators(edit_lm, task.train),
         config=config,
         run_dir=directory,
-        reporter=Reporter(directory, budget, quiet=True, echo=verbose),
+        reporter=Reporter(directory, config.budget, quiet=True, echo=verbose),
     )
-    best = report.search.best.candidate
-    learned = apply_prompt(program, best.prompt) if hasattr(program, "named_predictors") else None
-    return OptimizeResult(best=best, search=report.search, report=report, program=learned, run_dir=directory)

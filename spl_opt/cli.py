@@ -33,7 +33,7 @@ FLAG_KEYS: dict[str, str | None] = {
     "val": "n_val",
     "test": "n_test",
     "minibatch": "search.minibatch_size",
-    "workers": "search.workers",
+    "workers": "backend.workers",
     "parallel": "search.parallel",
     "backend": "backend.kind",
     "ray_address": "backend.address",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from search.budget import Budget
 from spl_opt.core.errors import ConfigError
-from spl_opt.core.records import Record
+from spl_opt.core.records import Record, content_hash
 from spl_opt.lm.config import LMConfig
+from spl_opt.search.budget import Budget
 
 DEFAULT_OPERATORS = {
     "editor": 0.4,
@@ -43,10 +44,6 @@ class SearchConfig(Record):
         "sign test p <= this; 1 (or None) takes the validation best unguarded",
     )
     parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
-    workers: int = Field(1, ge=1, le=256, description="evaluation threads, or Ray actors")
-    chunk_size: int | None = Field(
-        None, ge=1, description="examples per thread task (default: a candidate's all, for KV-cache reuse)"
-    )
 
     @field_validator("operators")
     @classmethod
@@ -60,9 +57,14 @@ class SearchConfig(Record):
 
 
 class BackendConfig(Record):
-    """Where calls run. `thread`: this process; `ray`: Ray actors, `search.workers` of them."""
+    """Where and how wide this session runs the calls. `thread`: this process, on `workers` threads;
+    `ray`: `workers` Ray actors. Not part of what the run is: a resume may change any of it."""
 
     kind: Literal["thread", "ray"] = "thread"
+    workers: int = Field(1, ge=1, le=256, description="evaluation threads, or Ray actors")
+    chunk_size: int | None = Field(
+        None, ge=1, description="examples per thread task (default: a candidate's all, for KV-cache reuse)"
+    )
     address: str | None = Field(
         None, description="Ray: None starts a local instance; 'auto' or 'HOST:PORT' joins a cluster"
     )
@@ -101,11 +103,39 @@ class RunConfig(Record):
     quiet: bool = False
     mlflow: str | None = Field(None, description="MLflow tracking URI to log the run to")
 
+    def identity(self) -> dict[str, Any]:
+        """What the run is: every setting but the session's (`SESSION_FIELDS`). Two configurations
+        with equal identities make the same calls and decisions; a resume may change the rest."""
+        return self.model_dump(mode="json", exclude=set(SESSION_FIELDS))
+
+    @property
+    def run_id(self) -> str:
+        """A short hash of `identity()`."""
+        return content_hash(json.dumps(self.identity(), sort_keys=True))
+
+
+SESSION_FIELDS = frozenset({"run_dir", "quiet", "mlflow", "backend"})  # how a session runs and reports
+
+
+def _moved_session_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Configurations saved before `workers` and `chunk_size` moved from `search` to `backend`."""
+    search = data.get("search")
+    if not isinstance(search, dict) or not {"workers", "chunk_size"} & set(search):
+        return data
+    moved = {k: search[k] for k in ("workers", "chunk_size") if k in search}
+    backend = data.get("backend")
+    backend = backend if isinstance(backend, dict) else {}
+    return {
+        **data,
+        "search": {k: v for k, v in search.items() if k not in moved},
+        "backend": {**moved, **backend},
+    }
+
 
 def validate_config(data: dict[str, Any]) -> RunConfig:
     """A RunConfig from plain data, or a ConfigError naming each bad key."""
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(_moved_session_keys(data))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()

@@ -51,11 +51,11 @@ editor_attempts = 2           # LM editor samples per proposal until one parses
 format_boost = 9.0            # answer-format weight x (1 + this x share of failures in the wrong form)
 guard_alpha = 0.1             # keep the seed unless a learned prompt beats it (val sign test p); 1 = off
 parallel = 1                  # iterations in flight at once (raise for remote APIs)
-workers = 1                   # evaluation threads or Ray actors (1 thread for the embedded model)
-# chunk_size = 1              # threads: examples per task (default: a candidate's all, for KV reuse)
 
 [backend]                     # where calls run; a session setting (resume may run elsewhere)
 kind = "thread"               # thread | ray
+workers = 1                   # evaluation threads or Ray actors (1 thread for the embedded model)
+# chunk_size = 1              # threads: examples per task (default: a candidate's all, for KV reuse)
 # address = "auto"            # ray: join a running cluster (auto or HOST:PORT); unset starts Ray here
 worker_concurrency = 1        # ray: calls in flight per actor (1 for a local model, more for APIs)
 cpus_per_worker = 1.0         # ray: CPUs each actor reserves

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.ledger import STUDY_FILE, open_storage
 from spl_opt.core.errors import RunDirError, SplError
 from spl_opt.engine.journal import CONFIG, read_config
+from spl_opt.ledger import STUDY_FILE, open_storage
 
 
 def serve(run_dir: Path, *, host: str = "127.0.0.1", port: int = 8080) -> None:

@@ -24,7 +24,7 @@ def apply_edit(playbook: Playbook, edit: Edit) -> Playbook:
     """The playbook after `edit`; raises EditError when the edit does not fit the playbook."""
     strategies = list(playbook.strategies)
     text = " ".join(edit.text.split())
-    if edit.op in ("add", "revise", "preamble", "merge") and not text:
+    if edit.op != "delete" and not text:
         raise EditError(f"{edit.op} edit has no text")
     if edit.op == "add":
         if any(s.text == text for s in strategies):
@@ -38,7 +38,7 @@ def apply_edit(playbook: Playbook, edit: Edit) -> Playbook:
         raise EditError(f"no strategy with id {edit.strategy_id!r}")
     if edit.op == "delete":
         del strategies[index]
-    else:  # revise, merge, compress: replace the target strategy's content
+    else:  # revise: replace the target strategy's content
         old = strategies[index]
         strategies[index] = old.model_copy(update={"title": edit.title.strip() or old.title, "text": text})
     return playbook.model_copy(update={"strategies": tuple(strategies)})

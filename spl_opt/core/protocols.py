@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from spl_opt.core.records import (
     Candidate,
@@ -44,27 +44,23 @@ class Evidence(Record):
     seed: int = 0
 
 
-class Editor(Protocol):
-    """Proposes edits to a parent playbook from evidence.
+class Operator(Protocol):
+    """An edit operator: proposes edits to a parent playbook from evidence.
 
-    Makes up to `n` attempts and returns a Proposal holding the edits it could read (possibly none,
-    with `error` and the raw LM text saying why), and its LM cost. Never raises for a bad LM answer.
-    The edits of one proposal are applied together to make one child.
+    `name` is its key in `search.operators` and the journal, and is stamped on its edits. `needs_lm`:
+    it calls an LM (it then runs on the backend's workers, and its tokens count as editor usage).
+    `applies(parent, evidence)` says whether it can edit this parent on this evidence; an operator
+    that does not apply is never drawn. `propose` makes up to `n` attempts and returns a Proposal
+    holding the edits it could read (possibly none, with `error` and the raw LM text saying why), and
+    its LM cost; it never raises for a bad LM answer. The edits of one proposal make one child.
     """
 
-    editor_id: str
+    name: str
+    needs_lm: bool
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool: ...
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal: ...
-
-
-class Evaluator(Protocol):
-    """Scores a candidate on examples.
-
-    Never raises for one example's failure: the error is recorded on that example's result and it
-    scores 0. Results come back in the order of `examples`.
-    """
-
-    def evaluate(self, candidate: Candidate, examples: Sequence[Example], split: str) -> Evaluation: ...
 
 
 class Member(Record):
@@ -72,6 +68,12 @@ class Member(Record):
 
     candidate: Candidate
     evaluation: Evaluation
+
+    @property
+    def point(self) -> tuple[float, int]:
+        """(validation accuracy, minus prompt tokens), both to maximize: the member's place on the
+        accuracy/length plane, and its rank (better validation accuracy, then shorter prompt)."""
+        return (self.evaluation.objectives.accuracy, -self.evaluation.objectives.length_tokens)
 
 
 class Selector(Protocol):
@@ -95,17 +97,6 @@ class Ledger(Protocol):
     def record_member(self, member: Member) -> None: ...
 
     def record_rejected(self, candidate: Candidate, minibatch_accuracy: float) -> None: ...
-
-
-@dataclass(frozen=True)
-class Ok(Generic[T]):
-    value: T
-
-
-@dataclass(frozen=True)
-class Err:
-    error: str
-    kind: str = "error"
 
 
 class Backend(Protocol):

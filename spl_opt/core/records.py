@@ -79,7 +79,7 @@ class Playbook(Record):
         return next((s for s in self.strategies if s.id == strategy_id), None)
 
 
-EditOp = Literal["add", "revise", "delete", "merge", "preamble", "compress"]
+EditOp = Literal["add", "revise", "delete", "preamble"]
 
 
 class Edit(Record):

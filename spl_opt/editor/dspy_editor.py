@@ -93,12 +93,16 @@ def _module_class() -> type:
 
 
 class DSPyEditor:
-    """The Editor seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
+    """The Operator seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
     stopping at the first edit that parses and fits the parent. Texts are cleaned by
     `spl_opt.editor.hygiene` (copied evidence cut, at most three sentences); an edit with no text
     left is unusable."""
 
-    editor_id = "dspy-editor"
+    name = "editor"
+    needs_lm = True
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return bool(evidence.failures)  # it learns from failures
 
     def __init__(self, lm: Any, module: Any = None, temperature: float = 0.7) -> None:
         self.lm = lm
@@ -133,7 +137,7 @@ class DSPyEditor:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 raw = getattr(exc, "lm_response", "") or raw
         return Proposal(
-            editor_id=self.editor_id,
+            editor_id=self.name,
             edits=tuple(edits),
             input_tokens=tokens_in,
             output_tokens=tokens_out,
@@ -157,5 +161,5 @@ class DSPyEditor:
             title=clean_title(str(pred.get("title", ""))),
             text=text,
             rationale=" ".join(str(pred.get("diagnosis", "")).split())[:500],
-            editor_id=self.editor_id,
+            editor_id=self.name,
         )

@@ -1,7 +1,7 @@
 """Edit operators that need no LM: ablate, merge, compress, and worked example.
 
-Each follows the Editor seam (`propose(parent, evidence, n) -> Proposal`) and returns no edit when it
-does not apply (nothing to delete, no donor, nothing to compress).
+Each follows the Operator seam (`applies`, `propose(parent, evidence, n) -> Proposal`) and returns no
+edit when it cannot make one (nothing to delete, no donor, nothing to compress).
 """
 
 from __future__ import annotations
@@ -25,23 +25,27 @@ def _seed_of(evidence: Evidence) -> int:
 class AblateOperator:
     """Delete one strategy (chosen by the evidence seed): measures whether a strategy earns its tokens."""
 
-    editor_id = "ablate"
+    name = "ablate"
+    needs_lm = False
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return bool(parent.strategies)
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         if not parent.strategies:
-            return Proposal(editor_id=self.editor_id, error="no strategy to delete")
+            return Proposal(editor_id=self.name, error="no strategy to delete")
         strategies = parent.strategies
         picks = [
             strategies[(_seed_of(evidence) + i) % len(strategies)] for i in range(min(n, len(strategies)))
         ]
         return Proposal(
-            editor_id=self.editor_id,
+            editor_id=self.name,
             edits=tuple(
                 Edit(
                     op="delete",
                     strategy_id=s.id,
                     rationale=f"ablate '{s.title or s.id}'",
-                    editor_id=self.editor_id,
+                    editor_id=self.name,
                 )
                 for s in picks[:1]
             ),
@@ -51,7 +55,11 @@ class AblateOperator:
 class MergeOperator:
     """Add a donor playbook's strategies that the parent lacks (crossover of two parents)."""
 
-    editor_id = "merge"
+    name = "merge"
+    needs_lm = False
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return bool(evidence.donors)
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         have = {" ".join(s.text.lower().split()) for s in parent.strategies}
@@ -64,12 +72,12 @@ class MergeOperator:
                         title=s.title,
                         text=s.text,
                         rationale=f"merged from {donor.id}",
-                        editor_id=self.editor_id,
+                        editor_id=self.name,
                     )
                     for s in new
                 )
-                return Proposal(editor_id=self.editor_id, edits=edits)
-        return Proposal(editor_id=self.editor_id, error="no donor strategy to merge")
+                return Proposal(editor_id=self.name, edits=edits)
+        return Proposal(editor_id=self.name, error="no donor strategy to merge")
 
 
 def compress_text(text: str) -> str:
@@ -90,14 +98,18 @@ def compress_text(text: str) -> str:
 class CompressOperator:
     """Shorten the longest strategy that has filler or repetition (or the preamble when it has)."""
 
-    editor_id = "compress"
+    name = "compress"
+    needs_lm = False
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return True
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         for s in sorted(parent.strategies, key=lambda s: -len(s.text)):
             short = compress_text(s.text)
             if short and short != s.text:
                 return Proposal(
-                    editor_id=self.editor_id,
+                    editor_id=self.name,
                     edits=(
                         Edit(
                             op="revise",
@@ -105,17 +117,17 @@ class CompressOperator:
                             title=s.title,
                             text=short,
                             rationale="compress",
-                            editor_id=self.editor_id,
+                            editor_id=self.name,
                         ),
                     ),
                 )
         short = compress_text(parent.preamble)
         if short and short != parent.preamble:
             return Proposal(
-                editor_id=self.editor_id,
-                edits=(Edit(op="preamble", text=short, rationale="compress", editor_id=self.editor_id),),
+                editor_id=self.name,
+                edits=(Edit(op="preamble", text=short, rationale="compress", editor_id=self.name),),
             )
-        return Proposal(editor_id=self.editor_id, error="nothing to compress")
+        return Proposal(editor_id=self.name, error="nothing to compress")
 
 
 class WorkedExampleOperator:
@@ -126,7 +138,12 @@ class WorkedExampleOperator:
     is not shown twice.
     """
 
-    editor_id = "worked-example"
+    name = "worked-example"
+    needs_lm = False
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return True
+
     title = "Worked example"
     max_shots = 3
     max_output_chars = 300
@@ -138,20 +155,20 @@ class WorkedExampleOperator:
             x for x in (*evidence.successes, *evidence.failures) if not any(x.input in s.text for s in shown)
         ]
         if not fresh:
-            return Proposal(editor_id=self.editor_id, error="no new example to show")
+            return Proposal(editor_id=self.name, error="no new example to show")
         pick = fresh[evidence.seed % len(fresh)]
         short_success = pick.score >= 1.0 and len(pick.output) <= self.max_output_chars
         answer = re.sub(r"^\s*A:\s*", "", pick.output) if short_success else pick.target
         text = " ".join(f"Q: {pick.input} A: {answer}".split())
         if len(text) > self.max_chars:
-            return Proposal(editor_id=self.editor_id, error="example too long to show")
+            return Proposal(editor_id=self.name, error="example too long to show")
         if len(shown) < self.max_shots:
             edit = Edit(
                 op="add",
                 title=f"{self.title} {len(shown) + 1}",
                 text=text,
                 rationale="add a worked example",
-                editor_id=self.editor_id,
+                editor_id=self.name,
             )
         else:
             target = shown[evidence.seed % len(shown)]
@@ -161,9 +178,9 @@ class WorkedExampleOperator:
                 title=target.title,
                 text=text,
                 rationale="replace a worked example",
-                editor_id=self.editor_id,
+                editor_id=self.name,
             )
-        return Proposal(editor_id=self.editor_id, edits=(edit,))
+        return Proposal(editor_id=self.name, edits=(edit,))
 
 
 class AnswerFormatOperator:
@@ -174,7 +191,12 @@ class AnswerFormatOperator:
     shown by one example. Applies once per playbook; like every edit, it is kept only if it scores.
     """
 
-    editor_id = "answer-format"
+    name = "answer-format"
+    needs_lm = False
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return True
+
     title = "Answer format"
 
     def __init__(self, targets: tuple[str, ...], labels: tuple[str, ...] | None, numeric: bool) -> None:
@@ -192,16 +214,16 @@ class AnswerFormatOperator:
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         if any(s.title == self.title for s in parent.strategies):
-            return Proposal(editor_id=self.editor_id, error="the playbook states the answer format already")
+            return Proposal(editor_id=self.name, error="the playbook states the answer format already")
         return Proposal(
-            editor_id=self.editor_id,
+            editor_id=self.name,
             edits=(
                 Edit(
                     op="add",
                     title=self.title,
                     text=self.rule,
                     rationale="state the answer convention of the data",
-                    editor_id=self.editor_id,
+                    editor_id=self.name,
                 ),
             ),
         )

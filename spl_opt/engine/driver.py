@@ -11,12 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from evaluators.task import TaskEvaluator
 from spl_opt.core.errors import RunDirError
 from spl_opt.core.records import Evaluation, Proposal
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.result import SearchResult
 from spl_opt.engine.work import ProposeRequest, Work
+from spl_opt.evaluators.task import TaskEvaluator
 
 ProposeFn = Callable[[ProposeRequest], "Future[Proposal]"]
 

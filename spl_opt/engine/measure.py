@@ -10,12 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from evaluators.cache import EvalCache
-from evaluators.task import EvalRequest, TaskEvaluator
+from spl_opt.backends.local import local_evaluator
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, read_config
 from spl_opt.engine.result import RunReport
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 
 
 def without_each_strategy(playbook: Playbook) -> list[Candidate]:
@@ -37,14 +38,10 @@ def best_so_far(members: Sequence[Member]) -> list[Candidate]:
     best: list[Candidate] = []
     top: Member | None = None
     for member in members:
-        if top is None or _rank(member) > _rank(top):
+        if top is None or member.point > top.point:
             top = member
         best.append(top.candidate)
     return best
-
-
-def _rank(member: Member) -> tuple[float, int]:
-    return (member.evaluation.objectives.accuracy, -member.evaluation.objectives.length_tokens)
 
 
 @contextmanager
@@ -61,7 +58,7 @@ def run_evaluator(run_dir: Path) -> Iterator[tuple[TaskData, TaskEvaluator]]:
     try:
         yield (
             task,
-            TaskEvaluator.local(
+            local_evaluator(
                 chat_program(config, lm), task_scorer(task), cache, token_counter(lm, config.task_lm)
             ),
         )

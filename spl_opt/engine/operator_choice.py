@@ -9,11 +9,12 @@ cheapest edit that fixes them.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from spl_opt.config import SearchConfig
-from spl_opt.core.protocols import Evidence
+from spl_opt.core.protocols import Evidence, Operator
+from spl_opt.core.records import Playbook
 
 
 @dataclass
@@ -31,26 +32,18 @@ def format_share(evidence: Evidence) -> float:
     return sum(f.outcome == "no_answer" for f in failures) / len(failures) if failures else 0.0
 
 
-def _applies(name: str, evidence: Evidence, has_strategies: bool) -> bool:
-    return (
-        (name != "editor" or bool(evidence.failures))
-        and (name != "ablate" or has_strategies)
-        and (name != "merge" or bool(evidence.donors))
-    )
-
-
 def operator_weights(
     search: SearchConfig,
-    available: Collection[str],
+    available: Mapping[str, Operator],
     stats: Mapping[str, OperatorStats],
     evidence: Evidence,
-    has_strategies: bool,
+    parent: Playbook,
 ) -> dict[str, float]:
     """Weight per operator that is available, has a positive base weight and applies to the parent
-    (the editor needs failures, ablate strategies, merge donors); sorted by name."""
+    (`Operator.applies`: the editor needs failures, ablate strategies, merge donors); sorted by name."""
     weights: dict[str, float] = {}
     for name, base in sorted(search.operators.items()):
-        if name not in available or base <= 0 or not _applies(name, evidence, has_strategies):
+        if name not in available or base <= 0 or not available[name].applies(parent, evidence):
             continue
         s = stats.get(name, OperatorStats())
         boost = 1 + search.format_boost * format_share(evidence) if name == "answer-format" else 1.0

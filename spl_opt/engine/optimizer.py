@@ -17,22 +17,23 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from evaluators.task import EvalRequest
-from search.budget import Budget, exhausted
-from search.guard import guarded_choice, validation_rank
-from search.pareto import pareto_front
-from search.selection import ParetoSelector
 from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
-from spl_opt.core.protocols import Editor, Evidence, Ledger, Member, Selector
+from spl_opt.core.protocols import Evidence, Ledger, Member, Operator, Selector
 from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
 from spl_opt.engine.journal import Journal
 from spl_opt.engine.operator_choice import OperatorStats, choose_operator, operator_weights
 from spl_opt.engine.result import RoleUsage, SearchResult
 from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
+from spl_opt.evaluators.task import EvalRequest
+from spl_opt.search.acceptance import AcceptanceRule, BetterOrShorter
+from spl_opt.search.budget import Budget, exhausted
+from spl_opt.search.guard import guarded_choice
+from spl_opt.search.pareto import pareto_front
+from spl_opt.search.selection import ParetoSelector
 
 MAX_IDLE_ITERATIONS = 50
 
@@ -73,7 +74,7 @@ class Optimizer:
         seed: Candidate,
         train: Sequence[Example],
         val: Sequence[Example],
-        operators: Mapping[str, Editor],
+        operators: Mapping[str, Operator],
         journal: Journal,
         *,
         search: SearchConfig | None = None,
@@ -81,6 +82,7 @@ class Optimizer:
         selector: Selector | None = None,
         random_seed: int = 0,
         ledger: Ledger | None = None,
+        acceptance: AcceptanceRule | None = None,
     ) -> None:
         if not train or not val:
             raise ValueError("the optimizer needs at least one train and one validation example")
@@ -90,6 +92,7 @@ class Optimizer:
         self.operators = dict(operators)
         self.journal = journal
         self.search = search or SearchConfig()
+        self.acceptance = acceptance or BetterOrShorter()
         self.budget = budget or Budget(max_rollouts=300)
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
@@ -148,25 +151,6 @@ class Optimizer:
             return
         job.step += 1
         job.issued, job.recorded = False, None
-
-    def run(
-        self,
-        evaluate: Callable[[list[EvalRequest]], Sequence[Evaluation]],
-        propose: Callable[[ProposeRequest], Proposal] | None = None,
-    ) -> SearchResult:
-        """Loop ask/tell until the budget is spent: `evaluate(requests) -> evaluations` in batches,
-        proposals with `propose` (default: the operators, in this thread); results told in ask order."""
-        propose = propose or self.propose_here
-        while pending := self.ask():
-            evals = [p for p in pending if isinstance(p.work, EvalRequest)]
-            results: dict[str, Evaluation | Proposal] = dict(
-                zip([p.key for p in evals], evaluate([p.work for p in evals]), strict=True)  # type: ignore[misc]
-            )
-            for p in pending:
-                if isinstance(p.work, ProposeRequest):
-                    results[p.key] = p.recorded or propose(p.work)
-                self.tell(p.key, results[p.key])
-        return self.result()
 
     def propose_here(self, request: ProposeRequest) -> Proposal:
         """Run a proposal request's operator in this thread."""
@@ -234,9 +218,7 @@ class Optimizer:
         child_eval = yield child_request
         assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
-        accepted = new.accuracy > old.accuracy or (
-            new.accuracy == old.accuracy and new.length_tokens < old.length_tokens
-        )
+        accepted = self.acceptance.accepts(old, new)
         stats = self.state.ops.setdefault(op_name, OperatorStats())
         stats.tried += 1
         stats.accepted += accepted
@@ -286,7 +268,7 @@ class Optimizer:
     def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
         """See `spl_opt.engine.operator_choice`."""
         weights = operator_weights(
-            self.search, self.operators, self.state.ops, evidence, bool(parent.candidate.playbook.strategies)
+            self.search, self.operators, self.state.ops, evidence, parent.candidate.playbook
         )
         return choose_operator(weights, rng)
 
@@ -298,7 +280,7 @@ class Optimizer:
             parent=parent.candidate.id,
             proposal=proposal.model_dump(mode="json"),
         )
-        if proposal.input_tokens or proposal.output_tokens or op_name == "editor":
+        if proposal.input_tokens or proposal.output_tokens or self.operators[op_name].needs_lm:
             self.state.editor = self.state.editor.add(
                 proposal.input_tokens, proposal.output_tokens, proposal.latency
             )
@@ -327,7 +309,7 @@ class Optimizer:
 
     def best(self) -> Member | None:
         """The best member by validation accuracy, then shorter prompt."""
-        return max(self.state.members, key=validation_rank, default=None)
+        return max(self.state.members, key=lambda m: m.point, default=None)
 
     def best_accuracy(self) -> float:
         best = self.best()
@@ -336,7 +318,7 @@ class Optimizer:
     def front(self) -> list[Member]:
         """Every evaluated member not dominated on (accuracy up, prompt tokens down)."""
         members = self.state.members
-        points = [(m.evaluation.objectives.accuracy, -m.evaluation.objectives.length_tokens) for m in members]
+        points = [m.point for m in members]
         unique: dict[str, Member] = {}
         for i in pareto_front(points):
             unique.setdefault(members[i].candidate.id, members[i])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from search.budget import Budget
+from spl_opt.search.budget import Budget
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from search.guard import Choice
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Evaluation, Record
+from spl_opt.search.guard import Choice
 
 
 class RoleUsage(Record):

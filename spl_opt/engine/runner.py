@@ -8,20 +8,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from evaluators.cache import EvalCache
-from evaluators.length import LengthCounter
-from evaluators.metrics import labels_of, parse_number
-from evaluators.task import EvalRequest, TaskEvaluator
-from search.ledger import OptunaLedger
+from spl_opt.backends.retry import RetryingBackend
 from spl_opt.config import RunConfig, default_run_dir
 from spl_opt.core.errors import LMError, RunDirError, SplError
-from spl_opt.core.protocols import Backend, Editor, Program, Scorer
+from spl_opt.core.protocols import Backend, Operator, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
 from spl_opt.engine.backend_setup import (
-    LM_OPERATORS,
     BackendEditor,
     local_backend,
-    propose_with_retry,
     ray_backend,
 )
 from spl_opt.engine.driver import done, drive
@@ -41,16 +35,21 @@ from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
 from spl_opt.engine.work import ProposeRequest, Work
 from spl_opt.engine.workers import scorer_for
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.length import LengthCounter
+from spl_opt.evaluators.metrics import labels_of, parse_number
+from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
+from spl_opt.ledger import OptunaLedger
 from spl_opt.lm.config import LMConfig
 
 
 def task_scorer(task: TaskData) -> Scorer:
     """Numeric or normalized exact match on the final answer read from free text."""
-    labels = labels_of(e.target for e in (*task.train, *task.val, *task.test))
+    labels = labels_of(e.target for e in (*task.train, *task.val))  # test data shapes nothing
     return scorer_for("numeric" if task.metric == "numeric" else "exact", labels)
 
 
-def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) -> dict[str, Editor]:
+def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) -> dict[str, Operator]:
     """The LM editor (when an editor LM is given) plus every operator that needs no LM; the
     answer-format operator when training examples are given."""
     from spl_opt.editor.operators import (
@@ -61,7 +60,7 @@ def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) ->
         WorkedExampleOperator,
     )
 
-    ops: dict[str, Editor] = {
+    ops: dict[str, Operator] = {
         "ablate": AblateOperator(),
         "merge": MergeOperator(),
         "compress": CompressOperator(),
@@ -93,7 +92,7 @@ def execute(
     program: Program,
     scorer: Scorer,
     seed_playbook: Playbook,
-    operators: Mapping[str, Editor],
+    operators: Mapping[str, Operator],
     config: RunConfig,
     run_dir: Path,
     length: LengthCounter | None = None,
@@ -111,15 +110,13 @@ def execute(
     start = time.monotonic()
     journal = Journal(run_dir / JOURNAL)
     cache = EvalCache(run_dir / CACHE)
-    backend = backend or local_backend(program, scorer, operators, config)
 
     def lost(message: str) -> None:
         journal.append(SESSION, kind="worker_lost", detail=message)
         log(f"  {message}")
 
-    evaluator = TaskEvaluator(
-        backend, namespace=program.cache_namespace, cache=cache, length=length, on_lost=lost
-    )
+    calls = RetryingBackend(backend or local_backend(program, scorer, operators, config), on_lost=lost)
+    evaluator = TaskEvaluator(calls, namespace=program.cache_namespace, cache=cache, length=length)
     journal.append(
         SESSION,
         kind="resume" if journal.events else "start",
@@ -147,8 +144,8 @@ def execute(
             )
 
         def propose(request: ProposeRequest) -> Future[Proposal]:
-            if request.operator in LM_OPERATORS:
-                return propose_with_retry(backend, request, lost)
+            if operators[request.operator].needs_lm:  # on the backend's workers
+                return calls.propose(request.operator, request.parent, request.evidence, request.attempts)
             return done(optimizer.propose_here(request))
 
         def check(work: Work, result: Evaluation | Proposal) -> None:
@@ -187,7 +184,7 @@ def execute(
                 ]
             )
     finally:
-        backend.close()
+        calls.close()
         cache.close()
         reporter.close()
     test_usage = RoleUsage()
@@ -219,30 +216,13 @@ def execute(
     return report
 
 
-SESSION_KEYS = {
-    "run_dir",
-    "quiet",
-    "mlflow",
-    "backend",
-}  # how a session runs and reports, not what the run is
-
-
-SESSION_SEARCH_KEYS = {"workers", "chunk_size"}  # how many run the calls, not which calls are made
-
-
 def _same_run(saved: dict[str, Any], config: RunConfig) -> bool:
-    def identity(data: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in data.items() if k not in SESSION_KEYS}
-        search = {k: v for k, v in out.get("search", {}).items() if k not in SESSION_SEARCH_KEYS}
-        return {**out, "search": search}
-
     from spl_opt.config import validate_config
 
     try:  # through validation, so that settings added since the run was saved take their defaults
-        saved = validate_config(saved).model_dump(mode="json")
+        return validate_config(saved).identity() == config.identity()
     except SplError:
         return False
-    return identity(saved) == identity(config.model_dump(mode="json"))
 
 
 def task_of(config: RunConfig) -> TaskData:
@@ -299,7 +279,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
             ray = ray_backend(config, task, program.cache_namespace)
             backend = ray
             reporter.line(
-                f"Ray: {config.search.workers} worker(s) on {len({n for _, n in ray.placement})} node(s), "
+                f"Ray: {config.backend.workers} worker(s) on {len({n for _, n in ray.placement})} node(s), "
                 f"started in {ray.start_seconds:.1f} s"
             )
             operators = default_operators(None, task.train)
@@ -326,7 +306,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         backend=backend,
     )
     if config.mlflow:
-        from spl_opt.tracking import log_run
+        from spl_opt.engine.tracking import log_run
 
         log_run(config.mlflow, config, report, run_dir)
     return report, run_dir
@@ -347,15 +327,13 @@ def resume(
     from spl_opt.config import validate_config
 
     check_resumable(run_dir)
-    saved = read_config(run_dir)
-    if backend:
-        merged = {**saved.get("backend", {}), **backend}
-        if merged.get("kind") == "thread":
-            merged.pop("address", None)  # a thread session does not join the cluster of an earlier one
-        saved = {**saved, "backend": merged}
+    saved = validate_config(read_config(run_dir))
+    session = {**saved.backend.model_dump(mode="json"), **(backend or {})}
     if workers is not None:
-        saved = {**saved, "search": {**saved.get("search", {}), "workers": workers}}
-    config = validate_config(saved)
+        session["workers"] = workers
+    if session["kind"] == "thread":
+        session["address"] = None  # a thread session does not join the cluster of an earlier one
+    config = validate_config({**saved.model_dump(mode="json"), "backend": session})
     update: dict[str, Any] = {"run_dir": str(run_dir)}
     if quiet is not None:
         update["quiet"] = quiet

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evaluators.stats import mean_ci
 from spl_opt.core.records import Evaluation
 from spl_opt.engine.journal import write_json
 from spl_opt.engine.result import RoleUsage, RunReport
+from spl_opt.evaluators.stats import mean_ci
 
 
 def accuracy_with_ci(ev: Evaluation | None) -> str:

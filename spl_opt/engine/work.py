@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from evaluators.task import EvalRequest
 from spl_opt.core.protocols import Evidence, EvidenceItem
 from spl_opt.core.records import Evaluation, Example, Playbook, Proposal
+from spl_opt.evaluators.task import EvalRequest
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import os
 import threading
 from typing import Literal
 
-from evaluators.metrics import Score, exact_match, labels_of, numeric_match
-from evaluators.worker import Worker
 from spl_opt.core.protocols import Evidence, Scorer
 from spl_opt.core.records import Playbook, Proposal, Record, TaskData
+from spl_opt.evaluators.metrics import Score, exact_match, labels_of, numeric_match
+from spl_opt.evaluators.worker import Worker
 from spl_opt.lm.config import LMConfig
 
 
@@ -31,7 +31,11 @@ def _pair(score: Score) -> tuple[float, str, str]:
 class LazyEditor:
     """The LM editor, built from its LMConfig on first use (a worker that only evaluates never loads it)."""
 
-    editor_id = "dspy-editor"
+    name = "editor"
+    needs_lm = True
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return bool(evidence.failures)
 
     def __init__(self, config: LMConfig) -> None:
         self.config = config

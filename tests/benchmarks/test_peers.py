@@ -23,8 +23,8 @@ from benchmarks.peers_optimizers import (
     fit_mipro_trials,
     mipro_trial_calls,
 )
-from evaluators.length import LengthCounter
 from spl_opt.core.records import Example
+from spl_opt.evaluators.length import LengthCounter
 from spl_opt.lm.config import LMConfig
 from spl_opt.programs import ChatProgram
 from spl_opt.testing import ScriptedEngine, StrategyFollower

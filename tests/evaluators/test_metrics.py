@@ -1,6 +1,6 @@
 import pytest
 
-from evaluators.metrics import (
+from spl_opt.evaluators.metrics import (
     Score,
     exact_match,
     extract_answer,

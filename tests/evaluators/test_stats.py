@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evaluators.stats import mean_ci, paired_lead, wilson_interval
+from spl_opt.evaluators.stats import mean_ci, paired_lead, wilson_interval
 
 
 def test_wilson_interval_known_values() -> None:

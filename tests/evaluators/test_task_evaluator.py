@@ -1,15 +1,13 @@
 import threading
-from concurrent.futures import Future
 
 import pytest
 
-from evaluators.cache import EvalCache
-from evaluators.task import EvalRequest, TaskEvaluator
-from evaluators.worker import Worker
-from search.backends import SerialBackend, ThreadBackend
-from spl_opt.core.errors import WorkerLost
+from spl_opt.backends.local import SerialBackend, ThreadBackend, local_evaluator
 from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Candidate, Example, Playbook
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
+from spl_opt.evaluators.worker import Worker
 
 EXAMPLES = tuple(Example(id=f"e{i}", inputs={"q": str(i)}, target=str(i)) for i in range(4))
 CAND = Candidate(playbook=Playbook(preamble="Echo."))
@@ -36,7 +34,7 @@ def scorer(example, output):
 
 
 def test_scores_and_objectives(tmp_path):
-    ev = TaskEvaluator.local(EchoProgram(), scorer).evaluate(CAND, EXAMPLES, "val")
+    ev = local_evaluator(EchoProgram(), scorer).evaluate(CAND, EXAMPLES, "val")
     assert [r.example_id for r in ev.results] == ["e0", "e1", "e2", "e3"]
     assert (
         ev.objectives.accuracy == 1.0 and ev.objectives.length_tokens > 0 and ev.objectives.cost_tokens == 8
@@ -46,17 +44,17 @@ def test_scores_and_objectives(tmp_path):
 def test_cache_means_nothing_is_computed_twice_even_across_instances(tmp_path):
     program = EchoProgram()
     cache = EvalCache(tmp_path / "cache.jsonl")
-    TaskEvaluator.local(program, scorer, cache).evaluate(CAND, EXAMPLES[:2], "train")
-    TaskEvaluator.local(program, scorer, cache).evaluate(CAND, EXAMPLES, "val")
+    local_evaluator(program, scorer, cache).evaluate(CAND, EXAMPLES[:2], "train")
+    local_evaluator(program, scorer, cache).evaluate(CAND, EXAMPLES, "val")
     cache.close()
     reloaded = EvalCache(tmp_path / "cache.jsonl")
-    TaskEvaluator.local(program, scorer, reloaded).evaluate(CAND, EXAMPLES, "val")
+    local_evaluator(program, scorer, reloaded).evaluate(CAND, EXAMPLES, "val")
     assert sorted(program.calls) == ["e0", "e1", "e2", "e3"]
     assert len(reloaded) == 4
 
 
 def test_a_failing_call_is_a_recorded_failed_example():
-    ev = TaskEvaluator.local(EchoProgram(fail_on="e1"), scorer).evaluate(CAND, EXAMPLES, "val")
+    ev = local_evaluator(EchoProgram(fail_on="e1"), scorer).evaluate(CAND, EXAMPLES, "val")
     failed = ev.results[1]
     assert failed.score == 0.0 and "LM exploded" in (failed.error or "") and "failed" in failed.feedback
     assert failed.outcome == "error" and not failed.scored
@@ -67,47 +65,12 @@ def test_a_failing_scorer_is_recorded_too():
     def bad_scorer(example, output):
         raise KeyError("no field")
 
-    ev = TaskEvaluator.local(EchoProgram(), bad_scorer).evaluate(CAND, EXAMPLES[:1], "val")
+    ev = local_evaluator(EchoProgram(), bad_scorer).evaluate(CAND, EXAMPLES[:1], "val")
     assert ev.results[0].score == 0.0 and "metric failed" in ev.results[0].feedback
 
 
-class FlakyBackend(SerialBackend):
-    """Loses the first `deaths` calls, as if their worker died; records where each call went."""
-
-    def __init__(self, deaths: int, program=None):
-        super().__init__(Worker(program or EchoProgram(), scorer))
-        self.deaths = deaths
-        self.submitted: list[tuple[str, str]] = []
-
-    def submit(self, affinity, prompt, examples):
-        futures = []
-        for ex in examples:
-            self.submitted.append((affinity, ex.id))
-            if self.deaths > 0:
-                self.deaths -= 1
-                f: Future = Future()
-                f.set_exception(WorkerLost("node 2 died"))
-                futures.append(f)
-            else:
-                futures.extend(super().submit(affinity, prompt, [ex]))
-        return futures
-
-
 def _evaluator(backend, **kw):
-    return TaskEvaluator(backend, namespace="echo", retry_delay=0.0, **kw)
-
-
-def test_a_call_lost_with_its_worker_is_retried_once_then_recorded():
-    lost: list[str] = []
-    evaluator = _evaluator(FlakyBackend(2), on_lost=lost.append)
-    ev = evaluator.evaluate(CAND, EXAMPLES, "val")
-    assert ev.objectives.accuracy == 1.0 and evaluator.lost_calls == 2 and evaluator.failed_calls == 0
-    assert len(lost) == 2 and all("retrying once" in m and "node 2 died" in m for m in lost)
-
-    evaluator = _evaluator(FlakyBackend(8), on_lost=lost.append)
-    ev = evaluator.evaluate(CAND, EXAMPLES, "val")
-    assert ev.objectives.accuracy == 0.0 and evaluator.failed_calls == 4
-    assert all(r.error == "WorkerLost: node 2 died" and "failed twice" in r.feedback for r in ev.results)
+    return TaskEvaluator(backend, namespace="echo", **kw)
 
 
 def test_failures_are_cached_but_interrupts_are_not(tmp_path):
@@ -119,7 +82,7 @@ def test_failures_are_cached_but_interrupts_are_not(tmp_path):
 
     cache = EvalCache()
     with pytest.raises(KeyboardInterrupt):
-        TaskEvaluator.local(Interrupting(), scorer, cache).evaluate(CAND, EXAMPLES, "val")
+        local_evaluator(Interrupting(), scorer, cache).evaluate(CAND, EXAMPLES, "val")
     assert len(cache) == 2  # e0 and e1 finished before the interrupt and are kept
 
 
@@ -133,7 +96,7 @@ def test_the_same_call_in_flight_for_two_requests_runs_once():
             return program.run(system_prompt, example)
 
     with ThreadBackend(Worker(Gated(), scorer), 4) as backend:
-        evaluator = _evaluator(backend)
+        evaluator = TaskEvaluator(backend, namespace="echo")
         first = evaluator.submit(EvalRequest(CAND, EXAMPLES[:3], "train"))
         second = evaluator.submit(EvalRequest(CAND, EXAMPLES, "val"))
         gate.set()
@@ -151,13 +114,13 @@ def test_many_candidates_in_parallel_keep_order():
 def test_a_torn_cache_line_does_not_swallow_the_next_result(tmp_path):
     path = tmp_path / "cache.jsonl"
     cache = EvalCache(path)
-    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:1], "val")
+    local_evaluator(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:1], "val")
     cache.close()
     with path.open("a") as f:
         f.write('{"key": ["torn')
     cache = EvalCache(path)
     assert cache.skipped_lines == 1
-    TaskEvaluator.local(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:2], "val")
+    local_evaluator(EchoProgram(), scorer, cache).evaluate(CAND, EXAMPLES[:2], "val")
     cache.close()
     assert len(EvalCache(path)) == 2
 
@@ -176,7 +139,7 @@ def test_a_failed_call_is_no_result_and_is_called_again(tmp_path):
 
     path = tmp_path / "cache.jsonl"
     cache = EvalCache(path)
-    evaluator = TaskEvaluator.local(Flaky(), scorer, cache)
+    evaluator = local_evaluator(Flaky(), scorer, cache)
     evaluator.backend.worker.backoff = 0.0
     first = evaluator.evaluate(CAND, EXAMPLES[:3], "val")
     assert [r.outcome for r in first.results] == ["error", "correct", "correct"]
@@ -186,7 +149,7 @@ def test_a_failed_call_is_no_result_and_is_called_again(tmp_path):
     reloaded = EvalCache(path)  # a resume: the failure is kept apart, served only to a replay
     key = (CAND.id, "e0", "echo")
     assert reloaded.get(key) is None and reloaded.get(key, replay=True).outcome == "error"
-    again = TaskEvaluator.local(Flaky(), scorer, reloaded).evaluate(CAND, EXAMPLES[:3], "val")
+    again = local_evaluator(Flaky(), scorer, reloaded).evaluate(CAND, EXAMPLES[:3], "val")
     assert [r.outcome for r in again.results] == ["correct"] * 3 and calls["n"] == 6  # only e0 again
     assert reloaded.get(key).outcome == "correct" and reloaded.get(key, replay=True).outcome == "correct"
 
@@ -196,7 +159,7 @@ def test_a_failing_cache_write_fails_the_evaluation_instead_of_hanging():
         def put(self, key, result):
             raise OSError("No space left on device")
 
-    evaluator = TaskEvaluator.local(EchoProgram(), scorer, FullDisk())
+    evaluator = local_evaluator(EchoProgram(), scorer, FullDisk())
     with pytest.raises(OSError, match="No space"):
         evaluator.evaluate(CAND, EXAMPLES, "val")
 

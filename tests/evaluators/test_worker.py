@@ -2,9 +2,9 @@
 
 import time
 
-from evaluators.worker import Worker
 from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Example, ExampleResult
+from spl_opt.evaluators.worker import Worker
 
 EX = Example(id="e", inputs={"q": "1+1?"}, target="2")
 

@@ -78,8 +78,8 @@ def _config(tmp_path: Path, data_file: Path, server: FakeChatServer, address: st
         "task_lm": lm,
         "editor_lm": lm,
         "budget": {"max_rollouts": 70},
-        "search": {"minibatch_size": 3, "workers": 2, "parallel": 2, "operators": {"editor": 1.0}},
-        "backend": {"kind": "ray", "address": address, "worker_concurrency": 2},
+        "search": {"minibatch_size": 3, "parallel": 2, "operators": {"editor": 1.0}},
+        "backend": {"kind": "ray", "address": address, "worker_concurrency": 2, "workers": 2},
         "run_dir": str(tmp_path / "run"),
         "quiet": True,
         **extra,
@@ -190,7 +190,7 @@ def test_asking_for_more_cpus_than_the_cluster_has_is_one_clear_error(cluster, d
 
     with FakeChatServer(respond) as fake:
         config = _config(tmp_path, data_file, fake, cluster.address)
-        config = config.model_copy(update={"search": config.search.model_copy(update={"workers": 40})})
+        config = config.model_copy(update={"backend": config.backend.model_copy(update={"workers": 40})})
         with pytest.raises(LMError, match="need 40 CPUs"):
             runner.run_config(config, echo=False)
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from search.budget import Budget, exhausted
+from spl_opt.search.budget import Budget, exhausted
 
 
 def test_unlimited_budget_never_exhausted():

@@ -4,7 +4,7 @@ import random
 import optuna
 import pytest
 
-from search.pareto import crowding_distance, dominates, non_dominated_sort, nsga2_select, pareto_front
+from spl_opt.search.pareto import crowding_distance, dominates, non_dominated_sort, nsga2_select, pareto_front
 
 
 def random_points(rng: random.Random, n: int, dims: int, levels: int = 5) -> list[tuple[float, ...]]:

@@ -3,9 +3,9 @@ from collections import Counter
 
 import pytest
 
-from search.selection import ParetoSelector, instance_fronts, parent_weights, sample_parent
 from spl_opt.core.protocols import Member, Selector
 from spl_opt.core.records import Candidate, Evaluation, ExampleResult, Objectives, Playbook
+from spl_opt.search.selection import ParetoSelector, instance_fronts, parent_weights, sample_parent
 
 
 def member(name: str, scores: dict[str, float], length: int) -> Member:

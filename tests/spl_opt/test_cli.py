@@ -157,7 +157,7 @@ def test_a_file_that_is_not_a_gguf_model_is_one_clear_error(tmp_path, capsys):
 def test_backend_flags_reach_the_config():
     args = cli._parser().parse_args(["optimize", "--ray-address", "auto", "--workers", "4"])
     config = cli.config_from_args(args)
-    assert (config.backend.kind, config.backend.address, config.search.workers) == ("ray", "auto", 4)
+    assert (config.backend.kind, config.backend.address, config.backend.workers) == ("ray", "auto", 4)
     args = cli._parser().parse_args(["optimize", "--backend", "ray", "--worker-concurrency", "8"])
     config = cli.config_from_args(args)
     assert (config.backend.kind, config.backend.address, config.backend.worker_concurrency) == (
@@ -206,4 +206,4 @@ def test_resume_on_threads_drops_the_cluster_address_and_may_change_workers(tmp_
     monkeypatch.setattr("spl_opt.engine.summary.render_summary", lambda report: "")
     assert cli.main(["resume", str(tmp_path), "--backend", "thread", "--workers", "3"]) == 0
     assert seen[0].backend.kind == "thread" and seen[0].backend.address is None
-    assert seen[0].search.workers == 3 and runner._same_run(saved.model_dump(mode="json"), seen[0])
+    assert seen[0].backend.workers == 3 and runner._same_run(saved.model_dump(mode="json"), seen[0])

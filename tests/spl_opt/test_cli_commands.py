@@ -142,8 +142,8 @@ def test_mlflow_logging_to_a_local_store(finished_run, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns
     from spl_opt.config import validate_config
+    from spl_opt.engine.tracking import log_run
     from spl_opt.export import load_report
-    from spl_opt.tracking import log_run
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config = validate_config(json.loads((finished_run / "config.json").read_text()))
@@ -168,8 +168,8 @@ def test_report_with_measured_strategy_contributions(finished_run, tmp_path, mon
 def test_the_ledger_holds_every_evaluated_candidate_and_its_front_matches_the_run(finished_run):
     import optuna
 
-    from search.ledger import OptunaLedger
     from spl_opt.export import load_report
+    from spl_opt.ledger import OptunaLedger
 
     report = load_report(finished_run)
     study = OptunaLedger(finished_run, "sums").study

@@ -5,25 +5,19 @@ import json
 import random
 import threading
 import time
-from concurrent.futures import Future
 
 import pytest
 
-from spl_opt.config import RunConfig, SearchConfig
-from spl_opt.core.errors import WorkerLost
-from spl_opt.core.protocols import Evidence
-from spl_opt.core.records import Playbook, Proposal
-from spl_opt.engine.backend_setup import propose_with_retry
+from spl_opt.config import BackendConfig, RunConfig, SearchConfig
+from spl_opt.core.records import Playbook
 from spl_opt.engine.runner import default_operators, execute, task_scorer
-from spl_opt.engine.work import ProposeRequest
 from spl_opt.programs import ChatProgram
 from spl_opt.testing import StrategyFollower, editor_reply, scripted_lm
 from tests.conftest import HINT, _sum
 
 CONFIG = RunConfig(
-    search=SearchConfig(
-        minibatch_size=3, parallel=3, workers=4, operators={"editor": 1.0, "worked-example": 1.0}
-    ),
+    search=SearchConfig(minibatch_size=3, parallel=3, operators={"editor": 1.0, "worked-example": 1.0}),
+    backend=BackendConfig(workers=4),
     budget={"max_rollouts": 90},
 )
 
@@ -85,41 +79,3 @@ def test_a_killed_steady_state_run_replays_its_recorded_order_exactly(tmp_path, 
     assert after[: len(before)] == before  # the journal's prefix is kept and replayed, not rewritten
     assert len(engine.calls) + cached == len((run_dir / "cache.jsonl").read_text().splitlines())
     assert report.search.best.evaluation.objectives.accuracy == 1.0
-
-
-class LosingBackend:
-    """Loses the first `losses` proposals with their worker."""
-
-    def __init__(self, losses: int):
-        self.losses = losses
-
-    def propose(self, operator, parent, evidence, n):
-        future: Future = Future()
-        if self.losses > 0:
-            self.losses -= 1
-            future.set_exception(WorkerLost("node gone"))
-        else:
-            future.set_result(Proposal(editor_id=operator, raw="ok"))
-        return future
-
-
-@pytest.mark.parametrize("losses,raw,error", [(0, "ok", None), (1, "ok", None), (2, "", "lost twice")])
-def test_a_proposal_lost_with_its_worker_is_retried_once_then_recorded(losses, raw, error):
-    notes: list[str] = []
-    request = ProposeRequest(4, "editor", Playbook(preamble="P"), Evidence(), 1)
-    proposal = propose_with_retry(LosingBackend(losses), request, notes.append, 0.0).result(1)
-    assert proposal.raw == raw and (error is None) == (proposal.error is None)
-    assert error is None or error in (proposal.error or "")
-    assert len(notes) == losses and all("proposal 4 (editor)" in n for n in notes)
-
-
-def test_a_proposal_whose_retry_cannot_be_sent_fails_instead_of_hanging():
-    class Closing(LosingBackend):
-        def propose(self, operator, parent, evidence, n):
-            if self.losses == 0:
-                raise RuntimeError("RayBackend is closed")
-            return super().propose(operator, parent, evidence, n)
-
-    request = ProposeRequest(1, "editor", Playbook(preamble="P"), Evidence(), 1)
-    with pytest.raises(RuntimeError, match="closed"):
-        propose_with_retry(Closing(1), request, lambda _: None, 0.0).result(2)

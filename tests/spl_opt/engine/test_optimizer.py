@@ -2,19 +2,21 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.task import EvalRequest, TaskEvaluator
-from search.budget import Budget
+from spl_opt.backends.local import local_evaluator
 from spl_opt.config import SearchConfig
 from spl_opt.core.records import Candidate, Playbook
+from spl_opt.engine.driver import done, drive
 from spl_opt.engine.journal import Journal
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.runner import default_operators, task_scorer
 from spl_opt.engine.work import ProposeRequest
+from spl_opt.evaluators.task import EvalRequest
 from spl_opt.programs import ChatProgram
+from spl_opt.search.budget import Budget
 
 
 def _setup(tmp_path: Path, task, task_lm, editor_lm, rollouts: int = 80, operators=None):
-    evaluator = TaskEvaluator.local(ChatProgram(task_lm), task_scorer(task))
+    evaluator = local_evaluator(ChatProgram(task_lm), task_scorer(task))
     journal = Journal(tmp_path / "journal.jsonl")
     search = SearchConfig(minibatch_size=3, operators=operators or {"editor": 1.0})
     opt = Optimizer(
@@ -29,15 +31,18 @@ def _setup(tmp_path: Path, task, task_lm, editor_lm, rollouts: int = 80, operato
     return opt, evaluator
 
 
+def _drive(opt, evaluator, requested=None):
+    """The production driver, with proposals run in this thread; `requested` collects the requests."""
+    if requested is not None:
+        submit = evaluator.submit
+        evaluator.submit = lambda request, **kw: requested.append(request) or submit(request, **kw)
+    return drive(opt, evaluator, lambda request: done(opt.propose_here(request)))
+
+
 def test_search_learns_the_hint_and_never_sees_test_data(tmp_path, toy_task, task_lm, editor_lm):
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
     requested: list[EvalRequest] = []
-
-    def evaluate(requests):
-        requested.extend(requests)
-        return evaluator.evaluate_many(requests)
-
-    result = opt.run(evaluate)
+    result = _drive(opt, evaluator, requested)
     assert result.seed.evaluation.objectives.accuracy == 0.0
     assert result.best.evaluation.objectives.accuracy == 1.0
     assert "add the two numbers" in result.best.candidate.prompt
@@ -71,7 +76,7 @@ def test_ask_tell_protocol_is_keyed_and_steady_state(tmp_path, toy_task, task_lm
 
 def test_budget_stops_the_search(tmp_path, toy_task, task_lm, editor_lm):
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=10)
-    result = opt.run(evaluator.evaluate_many)
+    result = _drive(opt, evaluator)
     assert "rollout budget" in result.stop_reason
     assert result.iterations >= 1
 
@@ -85,7 +90,7 @@ def test_structural_operators_alone_run_without_an_lm_editor(tmp_path, toy_task,
         rollouts=60,
         operators={"worked-example": 1.0, "ablate": 1.0, "compress": 1.0, "merge": 1.0},
     )
-    result = opt.run(evaluator.evaluate_many)
+    result = _drive(opt, evaluator)
     assert result.editor_usage.calls == 0
     assert result.iterations >= 1
 
@@ -93,7 +98,7 @@ def test_structural_operators_alone_run_without_an_lm_editor(tmp_path, toy_task,
 def test_parallel_iterations_give_a_valid_search(tmp_path, toy_task, task_lm, editor_lm):
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
     opt.search = opt.search.model_copy(update={"parallel": 3})
-    result = opt.run(evaluator.evaluate_many)
+    result = _drive(opt, evaluator)
     assert result.best.evaluation.objectives.accuracy == 1.0
 
 
@@ -101,7 +106,7 @@ def test_parallel_iterations_give_a_valid_search(tmp_path, toy_task, task_lm, ed
 def test_the_rollout_budget_is_never_exceeded(tmp_path, toy_task, task_lm, editor_lm, parallel, budget):
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=budget)
     opt.search = opt.search.model_copy(update={"parallel": parallel})
-    result = opt.run(evaluator.evaluate_many)
+    result = _drive(opt, evaluator)
     assert result.rollouts <= budget
 
 
@@ -110,6 +115,6 @@ def test_a_child_whose_validation_would_overshoot_the_budget_is_not_validated(
 ):
     # seed val (8) + parent and child minibatches (3 + 3) = 14; validating the child needs 8 more
     opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm, rollouts=20)
-    result = opt.run(evaluator.evaluate_many)
+    result = _drive(opt, evaluator)
     assert result.rollouts == 14 and len(result.members) == 1
     assert "too few left for validating the accepted child" in result.stop_reason

@@ -103,7 +103,7 @@ def test_rerunning_a_run_finished_by_its_time_budget_replays_it(tmp_path, toy_ta
         _time.sleep(0.01)
         return slow(system, user)
 
-    from search.budget import Budget
+    from spl_opt.search.budget import Budget
 
     config = CONFIG.model_copy(update={"budget": Budget(max_wall_seconds=0.4)})
     reports = []

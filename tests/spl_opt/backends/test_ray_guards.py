@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from search.ray_backend import check_reachable, machine_id
+from spl_opt.backends.ray import check_reachable, machine_id
 from spl_opt.core.errors import WorkerLost
 
 
@@ -28,7 +28,7 @@ def test_an_actor_exits_as_soon_as_its_driver_on_this_machine_is_gone():
         [
             sys.executable,
             "-c",
-            "import sys, time; from search.ray_backend import _exit_with; "
+            "import sys, time; from spl_opt.backends.ray import _exit_with; "
             f"_exit_with(({machine_id()!r}, {driver.pid}), period=0.05); time.sleep(60); sys.exit(7)",
         ],
         cwd=os.getcwd(),

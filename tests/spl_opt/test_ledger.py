@@ -1,8 +1,8 @@
 import optuna
 
-from search.ledger import OptunaLedger
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Evaluation, Objectives, Playbook
+from spl_opt.ledger import OptunaLedger
 
 
 def _member(prompt: str, acc: float, length: int) -> Member:

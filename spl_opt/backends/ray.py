@@ -21,11 +21,11 @@ from concurrent.futures import CancelledError, Future
 from functools import partial
 from typing import Any
 
-from evaluators.worker import Worker
-from search.backends import ClosingBackend
+from spl_opt.backends.local import ClosingBackend
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
+from spl_opt.evaluators.worker import Worker
 
 
 def machine_id() -> str:

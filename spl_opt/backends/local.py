@@ -1,4 +1,5 @@
-"""Backends that run calls in this process (see the Backend protocol): inline, or on a thread pool.
+"""Backends that run calls in this process (see the Backend protocol): inline, or on a thread pool;
+and `local_evaluator`, a TaskEvaluator on them.
 
 Both share one Worker (program, scorer, LM editors). A worker never raises for a failed call; an
 interrupt (KeyboardInterrupt) fails that example's future and the rest of its chunk, and reaches
@@ -14,9 +15,12 @@ from functools import partial
 from types import TracebackType
 from typing import Self
 
-from evaluators.worker import Worker
-from spl_opt.core.protocols import Evidence
+from spl_opt.core.protocols import Evidence, Program, Scorer
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.length import LengthCounter
+from spl_opt.evaluators.task import TaskEvaluator
+from spl_opt.evaluators.worker import Worker
 
 
 def _run_chunk(
@@ -137,3 +141,17 @@ def _cancel_if_dropped(futures: list[Future], task: Future) -> None:
         for f in futures:
             if not f.done():
                 f.set_exception(CancelledError("the backend was closed"))
+
+
+def local_evaluator(
+    program: Program,
+    scorer: Scorer,
+    cache: EvalCache | None = None,
+    length: LengthCounter | None = None,
+    *,
+    workers: int = 1,
+) -> TaskEvaluator:
+    """A TaskEvaluator running `program` in this process: inline, or on `workers` threads."""
+    worker = Worker(program, scorer)
+    backend = SerialBackend(worker) if workers <= 1 else ThreadBackend(worker, workers)
+    return TaskEvaluator(backend, namespace=program.cache_namespace, cache=cache, length=length)

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from evaluators.worker import Worker
-from search.backends import SerialBackend, ThreadBackend
+from spl_opt.backends.local import SerialBackend, ThreadBackend
 from spl_opt.core.protocols import Evidence, ProgramOutput
 from spl_opt.core.records import Example, Playbook, Proposal
+from spl_opt.evaluators.worker import Worker
 
 EXAMPLES = [Example(id=f"e{i}", inputs={"q": str(i)}, target=str(i)) for i in range(6)]
 
@@ -172,7 +172,7 @@ def test_sampling_programs_do_not_batch():
 def test_one_batched_actor_call_fans_out_to_one_future_per_example():
     from concurrent.futures import Future
 
-    from search.ray_backend import _fan_out
+    from spl_opt.backends.ray import _fan_out
 
     whole: Future = Future()
     parts = _fan_out(whole, 3)

@@ -1,0 +1,1 @@
+"""Execution backends (the Backend protocol): this process (inline or threads) and Ray actors."""
