@@ -134,14 +134,20 @@ def kills(data: Path, folder: Path, backend: str, n_kills: int, rng: random.Rand
         done_kills, start = 0, time.monotonic()
         proc = spl(*args, wait=False)
         while done_kills < n_kills:
-            try:
-                proc.wait(timeout=rng.uniform(*window))
-                if (run_dir / "result.json").exists():
-                    break  # the run finished between two kills
-            except subprocess.TimeoutExpired:
+            # a quarter of the kills at a random moment (start-up included), the rest after a few
+            # new LM requests, so that twenty kills fit in one run
+            begin, deadline = server.requests, time.monotonic() + rng.uniform(*window)
+            wanted = rng.randint(1, 6) if rng.random() < 0.75 else None
+            while proc.poll() is None and (
+                server.requests < begin + wanted if wanted else time.monotonic() < deadline
+            ):
+                time.sleep(0.002)
+            if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 done_kills += 1
+            elif (run_dir / "result.json").exists():
+                break  # the run finished between two kills
             started = (run_dir / "config.json").exists()
             proc = spl("resume", str(run_dir), wait=False) if started else spl(*args, wait=False)
         proc.communicate(timeout=600)  # the last session runs to the end
@@ -288,11 +294,14 @@ def inputs(data: Path, folder: Path) -> dict[str, Any]:
         )
         out, _ = proc.communicate(timeout=120)
         lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-        one_line = proc.returncode == 2 and len(lines) == 1 and "Traceback" not in out
+        errors = [ln for ln in lines if "error:" in ln]  # progress lines before it are fine
+        one_line = proc.returncode not in (0, None) and len(errors) == 1 and "Traceback" not in out
         clear[name] = {
             "one_line_error": one_line,
+            "exit_code": proc.returncode,
+            "lines": len(lines),
             "seconds": round(time.monotonic() - start, 1),
-            "said": lines[-1:],
+            "said": errors or lines[-1:],
         }
     return {
         "tried": len(cases),

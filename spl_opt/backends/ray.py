@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from spl_opt.backends.local import ClosingBackend
+from spl_opt.backends.reaper import start_reaper
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
@@ -118,6 +119,7 @@ class RayBackend(ClosingBackend):
             ray.init(
                 address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
             )
+        self._reaper = start_reaper() if self._owns_ray and address is None else None
         try:
             needed = workers * cpus_per_worker
             total = ray.cluster_resources().get("CPU", 0.0)
@@ -264,6 +266,9 @@ class RayBackend(ClosingBackend):
         self._actors = []
         if self._owns_ray:
             ray.shutdown()
+        reaper, self._reaper = getattr(self, "_reaper", None), None
+        if reaper is not None:
+            reaper.terminate()  # it kills what the shutdown left (Ray's agents), then exits
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
