@@ -24,8 +24,12 @@ def short(text: str, limit: int = 300) -> str:
 
 
 def is_timeout(exc: BaseException) -> bool:
-    """A timeout of any client (litellm, openai, httpx, the standard library)."""
-    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+    """A timeout of any client (litellm, openai, httpx, DSPy's lm15 transport, the standard library)."""
+    return (
+        isinstance(exc, TimeoutError)
+        or "Timeout" in type(exc).__name__
+        or ("Transport" in type(exc).__name__ and "timed out" in str(exc))
+    )
 
 
 def is_unparseable_answer(exc: BaseException) -> bool:
