@@ -151,8 +151,12 @@ def execute(
         def check(work: Work, result: Evaluation | Proposal) -> None:
             if not isinstance(work, EvalRequest) or not isinstance(result, Evaluation):
                 return
-            if not optimizer.state.members and all(r.error for r in result.results):
-                raise LMError(f"the task LM failed on every validation example: {result.results[0].error}")
+            if result.results and all(r.error for r in result.results):  # the LM is down, not wrong:
+                what = "validation example" if work.split == "val" else f"{work.split} example"
+                raise LMError(  # stop before the optimizer sees it, so a resume redoes these calls
+                    f"the task LM failed on every {what} of {work.candidate.id}: {result.results[0].error}; "
+                    f"the run stopped; `spl-opt resume {run_dir}` continues once it answers"
+                )
             if work.split == "val":
                 log(
                     f"  val {result.objectives.accuracy:.3f}  len {result.objectives.length_tokens:4d}  "
