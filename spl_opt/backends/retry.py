@@ -15,11 +15,13 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import partial
+from typing import TypeVar
 
 from spl_opt.core.errors import WorkerLost
 from spl_opt.core.protocols import Backend, Evidence
 from spl_opt.core.records import Example, ExampleResult, Playbook, Proposal
 
+T = TypeVar("T")
 RETRY_DELAY = 1.0  # seconds before a lost call is sent again
 
 
@@ -31,6 +33,20 @@ def _later(delay: float, fn: Callable[..., None], *args: object) -> None:
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _lost_example(example: Example, exc: BaseException) -> ExampleResult:
+    return ExampleResult(
+        example_id=example.id,
+        score=0.0,
+        error=f"WorkerLost: {exc}",
+        feedback=f"The evaluation worker failed twice: {_short(str(exc), 300)}",
+        outcome="error",
+    )
+
+
+def _lost_proposal(operator: str, exc: BaseException) -> Proposal:
+    return Proposal(editor_id=operator, error=f"the editor worker was lost twice: {exc}")
 
 
 class RetryingBackend:
@@ -79,40 +95,11 @@ class RetryingBackend:
                 out.set_exception(exc)
             return
         for example, out, future in zip(examples, outs, futures, strict=True):
-            future.add_done_callback(partial(self._settle, affinity, prompt, example, out, attempt))
-
-    def _settle(
-        self,
-        affinity: str,
-        prompt: str,
-        example: Example,
-        out: Future[ExampleResult],
-        attempt: int,
-        future: Future[ExampleResult],
-    ) -> None:
-        try:
-            exc = future.exception()
-            if exc is None:
-                out.set_result(future.result())
-            elif not isinstance(exc, WorkerLost):
-                out.set_exception(exc)
-            else:
-                self._lost(f"{affinity}/{example.id}", exc, attempt)
-                if attempt == 1:
-                    _later(self.delay, self._submit, affinity, prompt, [example], [out], 2)
-                else:
-                    out.set_result(
-                        ExampleResult(
-                            example_id=example.id,
-                            score=0.0,
-                            error=f"WorkerLost: {exc}",
-                            feedback=f"The evaluation worker failed twice: {_short(str(exc), 300)}",
-                            outcome="error",
-                        )
-                    )
-        except BaseException as exc:
-            if not out.done():
-                out.set_exception(exc)
+            resend = partial(self._submit, affinity, prompt, [example], [out], 2)
+            settle = partial(
+                self._settle, out, f"{affinity}/{example.id}", resend, partial(_lost_example, example)
+            )
+            future.add_done_callback(partial(settle, attempt))
 
     # ----- proposals ---------------------------------------------------------------------------------
     def propose(self, operator: str, parent: Playbook, evidence: Evidence, n: int) -> Future[Proposal]:
@@ -128,18 +115,21 @@ class RetryingBackend:
         except BaseException as exc:
             out.set_exception(exc)
             return
-        future.add_done_callback(partial(self._settled, operator, parent, evidence, n, out, attempt))
+        resend = partial(self._propose, operator, parent, evidence, n, out, 2)
+        settle = partial(self._settle, out, f"proposal ({operator}) for {parent.id}", resend)
+        future.add_done_callback(partial(settle, partial(_lost_proposal, operator), attempt))
 
-    def _settled(
+    # ----- one settling rule for both ----------------------------------------------------------------
+    def _settle(
         self,
-        operator: str,
-        parent: Playbook,
-        evidence: Evidence,
-        n: int,
-        out: Future[Proposal],
+        out: Future[T],
+        what: str,
+        resend: Callable[[], None],
+        failed: Callable[[BaseException], T],
         attempt: int,
-        future: Future[Proposal],
+        future: Future[T],
     ) -> None:
+        """Pass `future`'s outcome to `out`; a first WorkerLost resends, a second becomes `failed(exc)`."""
         try:
             exc = future.exception()
             if exc is None:
@@ -147,13 +137,11 @@ class RetryingBackend:
             elif not isinstance(exc, WorkerLost):
                 out.set_exception(exc)
             else:
-                self._lost(f"proposal ({operator}) for {parent.id}", exc, attempt)
+                self._lost(what, exc, attempt)
                 if attempt == 1:
-                    _later(self.delay, self._propose, operator, parent, evidence, n, out, 2)
+                    _later(self.delay, resend)
                 else:
-                    out.set_result(
-                        Proposal(editor_id=operator, error=f"the editor worker was lost twice: {exc}")
-                    )
+                    out.set_result(failed(exc))
         except BaseException as exc:
             if not out.done():
                 out.set_exception(exc)
