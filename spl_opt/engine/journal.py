@@ -1,11 +1,9 @@
 """The run directory and its append-only journal.
 
-Layout: `config.json` (what was asked), `journal.jsonl` (one JSON event per line, flushed as
-written), `cache.jsonl` (every evaluated example), `result.json`, `summary.md`, `prompt.txt`.
-
-Resuming replays the run: the engine is deterministic given its journal and cache, so it emits the
-same events again; the journal recognises events it already holds (by position and kind) and does
-not write them twice, and serves recorded editor proposals instead of calling the LM again.
+Layout: `config.json` (what was asked), `journal.jsonl` (one event per line, see
+`spl_opt.engine.events`, fsynced as written), `cache.jsonl` (every evaluated example), `result.json`,
+`summary.md`, `prompt.txt`. What a resumed run takes back from its journal is `spl_opt.engine.replay`'s
+job; this module only reads and writes the file.
 """
 
 from __future__ import annotations
@@ -15,88 +13,61 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from spl_opt.core.errors import RunDirError
 from spl_opt.core.jsonl import open_append
+from spl_opt.engine.events import Event, event_line, parse_event
 
 JOURNAL = "journal.jsonl"
 CACHE = "cache.jsonl"
 CONFIG = "config.json"
-SESSION = "session"  # bookkeeping events, outside the replayed sequence
+
+E = TypeVar("E", bound=Event)
+
+
+def read_events(path: Path) -> tuple[list[Event], int]:
+    """The events of the journal at `path` and the number of lines that are none (a line torn by a
+    kill, or damage); ([], 0) when there is no journal."""
+    events: list[Event] = []
+    bad = 0
+    if not path.is_file():
+        return events, bad
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                events.append(parse_event(json.loads(line)))
+            except (ValueError, ValidationError):
+                bad += 1
+    return events, bad
 
 
 class Journal:
-    """Append-only event log with replay of an earlier session's events."""
+    """Append-only event log: `events` holds those read back at opening and those written since."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.events: list[dict[str, Any]] = []
-        self.torn_lines = 0
-        if path.exists():
-            with path.open(encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        self.events.append(json.loads(line))
-                    except ValueError:
-                        self.torn_lines += 1  # a write cut by a kill: that event is simply redone
-        self._replay = [e for e in self.events if e.get("event") != SESSION]
-        self._told = {str(e.get("key")) for e in self._replay if e.get("event") == "tell"}
-        self._cursor = 0
+        self.events, self.torn_lines = read_events(path)
         self._lock = threading.Lock()  # session events may come from backend threads
         self._file = open_append(path)
 
-    @property
-    def replaying(self) -> bool:
-        return self._cursor < len(self._replay)
-
-    def append(self, event: str, **data: Any) -> dict[str, Any]:
-        """Write an event, unless it is the next one of the replayed sequence (then return that one)."""
+    def write(self, event: E) -> E:
+        """Append `event`, stamped with the time, and flush it to disk before returning it."""
+        stamped = event.model_copy(update={"time": round(time.time(), 3)})
+        line = json.dumps(event_line(stamped), separators=(",", ":"), ensure_ascii=False)
         with self._lock:
-            return self._append(event, data)
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.events.append(stamped)
+        return stamped
 
-    def _append(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        if event != SESSION and self.replaying:
-            recorded = self._replay[self._cursor]
-            scalars = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
-            if recorded.get("event") != event or any(recorded.get(k) != v for k, v in scalars.items()):
-                raise RunDirError(
-                    f"{self.path}: resume diverged at event {self._cursor} (journal has "
-                    f"{recorded.get('event')!r}, the run produced {event!r} {scalars}); "
-                    "were the code, data or config changed?"
-                )
-            self._cursor += 1
-            return recorded
-        record = {"event": event, "time": round(time.time(), 3), **data}
-        self._file.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.events.append(record)
-        return record
-
-    def told(self, key: str) -> bool:
-        """Whether an earlier session already told the result of the work under `key`."""
-        return key in self._told
-
-    def recorded(self, event: str) -> dict[str, Any] | None:
-        """The next replayed event if it is of kind `event` (without consuming it)."""
-        if self.replaying and self._replay[self._cursor].get("event") == event:
-            return self._replay[self._cursor]
-        return None
-
-    def recorded_where(self, event: str, **match: Any) -> dict[str, Any] | None:
-        """The first replayed event of kind `event` with the given field values, wherever it is."""
-        return next(
-            (
-                e
-                for e in self._replay
-                if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
-            ),
-            None,
-        )
-
-    def of_kind(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == event]
+    def of_kind(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
 
     def close(self) -> None:
         self._file.close()

@@ -1,4 +1,4 @@
-"""The search engine: `ask()` for evaluation requests, `tell()` their results, `run()` until done.
+"""The search engine: `ask()` for work, `tell()` its results (`spl_opt.engine.driver.drive` loops them).
 
 One iteration: sample a parent (per-example Pareto), evaluate it on a train minibatch, let an operator
 propose an edit from the failures and successes, evaluate the child on the same minibatch, and only if
@@ -7,9 +7,9 @@ the population. Iterations are generators that yield work (EvalRequest, ProposeR
 `parallel` of them are in flight; the search is steady-state: an iteration starts as soon as another
 ends, and results are told one at a time in the order they finish, with no generation barrier.
 
-Everything that decides the search (random draws, editor proposals, evaluations, the order results
-arrived in) is seeded, journaled or cached, so a resumed run replays the killed one exactly and then
-carries on.
+Everything that decides the search is seeded or is a result it is told; it emits what happens as
+typed events (`spl_opt.engine.events`) and never reads them back, so a resumed run that is told the
+same results in the same order (`spl_opt.engine.replay`) repeats the killed one exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
 from spl_opt.core.protocols import Evidence, Ledger, Member, Operator, Selector
 from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
-from spl_opt.engine.journal import Journal
+from spl_opt.engine.events import (
+    CandidateEvent,
+    EventSink,
+    MemberEvent,
+    ProposalEvent,
+    ScreenEvent,
+    SkipEvent,
+    TellEvent,
+)
 from spl_opt.engine.operator_choice import OperatorStats, choose_operator, operator_weights
 from spl_opt.engine.result import RoleUsage, SearchResult
 from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
@@ -45,7 +53,6 @@ class _Job:
     iteration: int
     step: int = 0
     issued: bool = False
-    recorded: Proposal | None = None
 
     @property
     def key(self) -> str:
@@ -75,7 +82,7 @@ class Optimizer:
         train: Sequence[Example],
         val: Sequence[Example],
         operators: Mapping[str, Operator],
-        journal: Journal,
+        events: EventSink,
         *,
         search: SearchConfig | None = None,
         budget: Budget | None = None,
@@ -90,15 +97,14 @@ class Optimizer:
         self.train = tuple(train)
         self.val = tuple(val)
         self.operators = dict(operators)
-        self.journal = journal
+        self.events = events
         self.search = search or SearchConfig()
         self.acceptance = acceptance or BetterOrShorter()
         self.budget = budget or Budget(max_rollouts=300)
         self.selector = selector or ParetoSelector()
         self.random_seed = random_seed
         self.ledger = ledger
-        self.recorded_end: tuple[int, str] | None = None  # (iterations, stop reason) of a finished run
-        self.editor_fresh_seconds = 0.0  # editor time spent in this session (replayed proposals cost none)
+        self._end: tuple[int, str] | None = None
         self.state = _State()
         self.stop_reason: str | None = None
         self._jobs: list[_Job] = []
@@ -121,9 +127,7 @@ class Optimizer:
         for job in self._jobs:
             if not job.issued:
                 job.issued = True
-                if isinstance(job.work, ProposeRequest):
-                    job.recorded = self._recorded_proposal(job.work.iteration)
-                fresh.append(Pending(job.key, job.work, job.recorded))
+                fresh.append(Pending(job.key, job.work))
         return fresh
 
     @property
@@ -141,16 +145,19 @@ class Optimizer:
                 self.state.rollouts.setdefault(
                     (result.candidate_id, r.example_id), (r.input_tokens, r.output_tokens, r.latency)
                 )
-        elif job.recorded is None:
-            self.editor_fresh_seconds += result.latency
-        self.journal.append("tell", key=key)
+        self.events.emit(TellEvent(key=key))
         try:
             job.work = job.gen.send(result)
         except StopIteration:
             self._jobs.remove(job)
             return
         job.step += 1
-        job.issued, job.recorded = False, None
+        job.issued = False
+
+    def stop_after(self, iterations: int, reason: str) -> None:
+        """Start no iteration beyond `iterations`, and end with `reason` (a finished run that is
+        rerun replays up to where it stopped, whatever its budgets say now)."""
+        self._end = (iterations, reason)
 
     def propose_here(self, request: ProposeRequest) -> Proposal:
         """Run a proposal request's operator in this thread."""
@@ -161,14 +168,10 @@ class Optimizer:
         with contextlib.suppress(StopIteration):
             self._jobs.append(_Job(gen, next(gen), iteration))
 
-    def _recorded_proposal(self, iteration: int) -> Proposal | None:
-        event = self.journal.recorded_where("proposal", iteration=iteration)
-        return Proposal.model_validate(event["proposal"]) if event is not None else None
-
     def _seed_job(self) -> Iteration:
         seed = self.seed_candidate
         self.state.seen.add(seed.id)
-        self.journal.append("candidate", candidate=seed.model_dump(mode="json"))
+        self.events.emit(CandidateEvent(candidate=seed))
         evaluation = yield EvalRequest(seed, self.val, "val")
         assert isinstance(evaluation, Evaluation)
         self._add_member(Member(candidate=seed, evaluation=evaluation), iteration=0)
@@ -214,7 +217,7 @@ class Optimizer:
             return self._out_of_rollouts(i, "screening the child")
         self.state.seen.add(child.id)
         self.state.idle = 0
-        self.journal.append("candidate", candidate=child.model_dump(mode="json"))
+        self.events.emit(CandidateEvent(candidate=child))
         child_eval = yield child_request
         assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
@@ -222,15 +225,16 @@ class Optimizer:
         stats = self.state.ops.setdefault(op_name, OperatorStats())
         stats.tried += 1
         stats.accepted += accepted
-        self.journal.append(
-            "screen",
-            iteration=i,
-            operator=op_name,
-            parent=parent.candidate.id,
-            child=child.id,
-            parent_score=old.accuracy,
-            child_score=new.accuracy,
-            accepted=accepted,
+        self.events.emit(
+            ScreenEvent(
+                iteration=i,
+                operator=op_name,
+                parent=parent.candidate.id,
+                child=child.id,
+                parent_score=old.accuracy,
+                child_score=new.accuracy,
+                accepted=accepted,
+            )
         )
         if not accepted and self.ledger is not None:
             self.ledger.record_rejected(child, new.accuracy)
@@ -259,11 +263,11 @@ class Optimizer:
         limit = self.budget.max_rollouts
         reason = f"rollout budget spent ({len(self.state.rollouts)}/{limit}; too few left for {step})"
         self.stop_reason = self.stop_reason or reason
-        self.journal.append("skip", iteration=i, reason=reason)
+        self.events.emit(SkipEvent(iteration=i, reason=reason))
 
     def _idle(self, i: int, why: str) -> None:
         self.state.idle += 1
-        self.journal.append("skip", iteration=i, reason=why)
+        self.events.emit(SkipEvent(iteration=i, reason=why))
 
     def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
         """See `spl_opt.engine.operator_choice`."""
@@ -273,12 +277,8 @@ class Optimizer:
         return choose_operator(weights, rng)
 
     def _record_proposal(self, i: int, op_name: str, parent: Member, proposal: Proposal) -> None:
-        self.journal.append(
-            "proposal",
-            iteration=i,
-            operator=op_name,
-            parent=parent.candidate.id,
-            proposal=proposal.model_dump(mode="json"),
+        self.events.emit(
+            ProposalEvent(iteration=i, operator=op_name, parent=parent.candidate.id, proposal=proposal)
         )
         if proposal.input_tokens or proposal.output_tokens or self.operators[op_name].needs_lm:
             self.state.editor = self.state.editor.add(
@@ -298,11 +298,8 @@ class Optimizer:
         if best_before is None or accuracy > best_before.evaluation.objectives.accuracy:
             self.state.last_improvement = iteration  # patience counts accuracy gains, not shorter prompts
         self.state.history.append((len(self.state.rollouts), self.best_accuracy()))
-        self.journal.append(
-            "member",
-            iteration=iteration,
-            candidate_id=member.candidate.id,
-            evaluation=member.evaluation.model_dump(mode="json"),
+        self.events.emit(
+            MemberEvent(iteration=iteration, candidate_id=member.candidate.id, evaluation=member.evaluation)
         )
         if self.ledger is not None:
             self.ledger.record_member(member)
@@ -325,8 +322,8 @@ class Optimizer:
         return sorted(unique.values(), key=lambda m: m.evaluation.objectives.length_tokens)
 
     def _budget_reason(self) -> str | None:
-        if self.recorded_end is not None:  # a finished run replays exactly to where it stopped
-            iterations, reason = self.recorded_end
+        if self._end is not None:
+            iterations, reason = self._end
             return reason if self.state.started >= iterations else None
         if self.state.idle >= MAX_IDLE_ITERATIONS:
             return f"no operator produced a usable edit in {MAX_IDLE_ITERATIONS} iterations"

@@ -18,12 +18,12 @@ from spl_opt.engine.backend_setup import (
     local_backend,
     ray_backend,
 )
-from spl_opt.engine.driver import done, drive
+from spl_opt.engine.driver import Live, done, drive
+from spl_opt.engine.events import FinishedEvent, SessionEvent
 from spl_opt.engine.journal import (
     CACHE,
     CONFIG,
     JOURNAL,
-    SESSION,
     Journal,
     check_resumable,
     read_config,
@@ -31,6 +31,7 @@ from spl_opt.engine.journal import (
 )
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.progress import Reporter, Snapshot
+from spl_opt.engine.replay import Replay
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import write_outputs
 from spl_opt.engine.work import ProposeRequest, Work
@@ -112,41 +113,37 @@ def execute(
     cache = EvalCache(run_dir / CACHE)
 
     def lost(message: str) -> None:
-        journal.append(SESSION, kind="worker_lost", detail=message)
+        journal.write(SessionEvent(kind="worker_lost", detail=message))
         log(f"  {message}")
 
     calls = RetryingBackend(backend or local_backend(program, scorer, operators, config), on_lost=lost)
     evaluator = TaskEvaluator(calls, namespace=program.cache_namespace, cache=cache, length=length)
-    journal.append(
-        SESSION,
-        kind="resume" if journal.events else "start",
-        cached_results=len(cache),
-        torn_lines=journal.torn_lines + cache.skipped_lines,
+    journal.write(
+        SessionEvent(
+            kind="resume" if journal.events else "start",
+            cached_results=len(cache),
+            torn_lines=journal.torn_lines + cache.skipped_lines,
+        )
     )
     try:
-        optimizer = Optimizer(
-            Candidate(playbook=seed_playbook),
-            task.train,
-            task.val,
-            operators,
-            journal,
-            search=config.search,
-            budget=config.budget,
-            random_seed=config.seed,
-            ledger=OptunaLedger(run_dir, study_name=task.name, storage=config.storage),
-        )
-
-        finished = journal.of_kind("finished")
-        if finished:  # rerunning a finished run: replay it, do not extend it past its recorded end
-            optimizer.recorded_end = (
-                int(finished[-1].get("iterations", 0)),
-                str(finished[-1]["stop_reason"]),
-            )
 
         def propose(request: ProposeRequest) -> Future[Proposal]:
             if operators[request.operator].needs_lm:  # on the backend's workers
                 return calls.propose(request.operator, request.parent, request.evidence, request.attempts)
             return done(optimizer.propose_here(request))
+
+        replay = Replay(journal, Live(evaluator, propose))
+        optimizer = Optimizer(
+            Candidate(playbook=seed_playbook),
+            task.train,
+            task.val,
+            operators,
+            replay,
+            search=config.search,
+            budget=config.budget,
+            random_seed=config.seed,
+            ledger=OptunaLedger(run_dir, study_name=task.name, storage=config.storage),
+        )
 
         def check(work: Work, result: Evaluation | Proposal) -> None:
             if not isinstance(work, EvalRequest) or not isinstance(result, Evaluation):
@@ -175,7 +172,7 @@ def execute(
                 )
             )
 
-        search = drive(optimizer, evaluator, propose, before_tell=check, after_tell=progress)
+        search = drive(optimizer, replay, before_tell=check, after_tell=progress)
         log(f"search stopped: {search.stop_reason}")
         if search.choice is not None and search.choice.chosen != search.choice.top:
             log(f"choice: {search.choice.note}")
@@ -196,7 +193,7 @@ def execute(
     unique = {(ev.candidate_id, r.example_id): r for ev in tested for r in ev.results}
     for r in unique.values():
         test_usage = test_usage.add(r.input_tokens, r.output_tokens, r.latency)
-    lm_seconds = evaluator.fresh_seconds + optimizer.editor_fresh_seconds
+    lm_seconds = evaluator.fresh_seconds + replay.fresh_proposal_seconds
     report = RunReport(
         task=task.name,
         search=search,
@@ -208,12 +205,13 @@ def execute(
         input_fields=tuple(task.train[0].inputs),
         failed_calls=evaluator.failed_calls,
     )
-    journal.append(
-        "finished",
-        stop_reason=search.stop_reason,
-        best=search.best.candidate.id,
-        iterations=search.iterations,
-        choice=search.choice.model_dump(mode="json") if search.choice is not None else None,
+    replay.emit(
+        FinishedEvent(
+            stop_reason=search.stop_reason,
+            best=search.best.candidate.id,
+            iterations=search.iterations,
+            choice=search.choice,
+        )
     )
     journal.close()
     write_outputs(run_dir, report)

@@ -27,14 +27,10 @@ Iteration = Generator[Work, Evaluation | Proposal, None]
 
 @dataclass(frozen=True)
 class Pending:
-    """Work the optimizer wants done, under `key`; tell() its result with that key.
-
-    `recorded` is a proposal replayed from the journal: tell it back instead of running the operator.
-    """
+    """Work the optimizer wants done, under `key`; tell() its result with that key."""
 
     key: str
     work: Work
-    recorded: Proposal | None = None
 
 
 def evidence_from(

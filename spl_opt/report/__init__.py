@@ -7,34 +7,25 @@ embedded in the page as base64, so the HTML file works alone; the PNGs stay next
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate
+from spl_opt.engine import journal
+from spl_opt.engine.events import Event
 from spl_opt.engine.journal import JOURNAL
 from spl_opt.engine.result import RunReport
 
 __all__ = ["read_events", "write_report"]
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
+def read_events(path: Path) -> list[Event]:
     """The journal's events, skipping torn lines; [] when there is no journal."""
-    if not path.is_file():
-        return []
-    events = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-    return events
+    return journal.read_events(path)[0]
 
 
-def _candidates(report: RunReport, events: list[dict[str, Any]]) -> dict[str, Candidate]:
+def _candidates(report: RunReport, events: list[Event]) -> dict[str, Candidate]:
     from spl_opt.report.lineage import load_candidates
 
     known = {m.candidate.id: m.candidate for m in report.search.members}

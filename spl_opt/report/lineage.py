@@ -6,19 +6,18 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Playbook
+from spl_opt.engine.events import CandidateEvent, Event
 
 
-def load_candidates(journal_events: Iterable[Mapping[str, Any]]) -> dict[str, Candidate]:
+def load_candidates(journal_events: Iterable[Event]) -> dict[str, Candidate]:
     """Every candidate the journal recorded, by id, in the order they were first proposed."""
     candidates: dict[str, Candidate] = {}
     for event in journal_events:
-        if event.get("event") == "candidate":
-            candidate = Candidate.model_validate(event["candidate"])
-            candidates.setdefault(candidate.id, candidate)
+        if isinstance(event, CandidateEvent):
+            candidates.setdefault(event.candidate.id, event.candidate)
     return candidates
 
 

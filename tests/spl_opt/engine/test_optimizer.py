@@ -5,8 +5,8 @@ import pytest
 from spl_opt.backends.local import local_evaluator
 from spl_opt.config import SearchConfig
 from spl_opt.core.records import Candidate, Playbook
-from spl_opt.engine.driver import done, drive
-from spl_opt.engine.journal import Journal
+from spl_opt.engine.driver import Live, done, drive
+from spl_opt.engine.events import EventList
 from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.runner import default_operators, task_scorer
 from spl_opt.engine.work import ProposeRequest
@@ -17,14 +17,13 @@ from spl_opt.search.budget import Budget
 
 def _setup(tmp_path: Path, task, task_lm, editor_lm, rollouts: int = 80, operators=None):
     evaluator = local_evaluator(ChatProgram(task_lm), task_scorer(task))
-    journal = Journal(tmp_path / "journal.jsonl")
     search = SearchConfig(minibatch_size=3, operators=operators or {"editor": 1.0})
     opt = Optimizer(
         Candidate(playbook=Playbook(preamble=task.seed_prompt)),
         task.train,
         task.val,
         default_operators(editor_lm),
-        journal,
+        EventList(),
         search=search,
         budget=Budget(max_rollouts=rollouts),
     )
@@ -36,7 +35,7 @@ def _drive(opt, evaluator, requested=None):
     if requested is not None:
         submit = evaluator.submit
         evaluator.submit = lambda request, **kw: requested.append(request) or submit(request, **kw)
-    return drive(opt, evaluator, lambda request: done(opt.propose_here(request)))
+    return drive(opt, Live(evaluator, lambda request: done(opt.propose_here(request))))
 
 
 def test_search_learns_the_hint_and_never_sees_test_data(tmp_path, toy_task, task_lm, editor_lm):
@@ -70,7 +69,7 @@ def test_ask_tell_protocol_is_keyed_and_steady_state(tmp_path, toy_task, task_lm
     (nxt,) = opt.ask()
     assert nxt.key == "2.1" and isinstance(nxt.work, ProposeRequest) and nxt.work.iteration == 2
     assert sorted(opt.in_flight) == ["1.0", "2.1", "3.0"]
-    events = [e["event"] for e in opt.journal.events]
+    events = [e.event for e in opt.events.events]
     assert events.count("tell") == 2
 
 
