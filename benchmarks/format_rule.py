@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import peers
+from benchmarks.peers.cli import parse_args
+from benchmarks.peers.harness import Models, build_models, evaluate_prompt, load_task
 from spl_opt.core.records import Playbook, Strategy, TaskData
 from spl_opt.editor.operators import AnswerFormatOperator
 from spl_opt.evaluators.metrics import labels_of, parse_number
@@ -35,12 +36,12 @@ def rule_prompt(task: TaskData) -> str:
     return Playbook(preamble=task.seed_prompt, strategies=(strategy,)).render()
 
 
-def measure(task: TaskData, splits: Sequence[str], models: peers.Models) -> dict[str, Any]:
+def measure(task: TaskData, splits: Sequence[str], models: Models) -> dict[str, Any]:
     """Accuracy [95% CI] and mean seconds per call of both prompts on the union of `splits`."""
     examples = [e for split in splits for e in getattr(task, split)]
     out: dict[str, Any] = {"task": task.name, "splits": list(splits), "n": len(examples)}
     for name, prompt in (("seed", task.seed_prompt), ("rule", rule_prompt(task))):
-        scores, usage = peers.evaluate_prompt(prompt, examples, task, models)
+        scores, usage = evaluate_prompt(prompt, examples, task, models)
         accuracy, low, high = mean_ci(scores)
         out[name] = {
             "prompt": prompt,
@@ -52,6 +53,11 @@ def measure(task: TaskData, splits: Sequence[str], models: peers.Models) -> dict
     return out
 
 
+def _cell(result: dict[str, Any]) -> str:
+    low, high = result["ci95"]
+    return f"{result['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
     lines = [
         "| task | n | seed acc [95% CI] | seed + format rule [95% CI] | change | s/call seed → rule |",
@@ -60,7 +66,7 @@ def to_markdown(rows: Sequence[dict[str, Any]], command: str) -> str:
     for r in rows:
         s, f = r["seed"], r["rule"]
         lines.append(
-            f"| {r['task']} | {r['n']} | {peers.accuracy_cell(s)} | {peers.accuracy_cell(f)} "
+            f"| {r['task']} | {r['n']} | {_cell(s)} | {_cell(f)} "
             f"| {100 * (f['accuracy'] - s['accuracy']):+.0f} points "
             f"| {s['seconds_per_call']:.1f} → {f['seconds_per_call']:.1f} |"
         )
@@ -83,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--split takes train, val and/or test, got {args.split!r}")
     sizes = {"--train": args.train, "--val": args.val, "--test": args.test, "--seed": args.seed}
     sizes["--max-tokens"] = args.max_tokens
-    harness = peers.parse_args(["--data", args.data, *(x for k, v in sizes.items() for x in (k, str(v)))])
-    tasks = [peers.load_task(spec, harness) for spec in args.data.split(",") if spec]
-    models = peers.build_models(harness, need_editor=False)
+    harness = parse_args(["--data", args.data, *(x for k, v in sizes.items() for x in (k, str(v)))])
+    tasks = [load_task(spec, harness) for spec in args.data.split(",") if spec]
+    models = build_models(harness, need_editor=False)
     rows = []
     for task in tasks:
         rows.append(measure(task, splits, models))

@@ -1,6 +1,8 @@
 import json
 
-from benchmarks import format_rule, peers
+from benchmarks import format_rule
+from benchmarks.peers.cli import parse_args
+from benchmarks.peers.harness import load_task
 from spl_opt.testing import ScriptedEngine
 from tests.benchmarks.test_peers import fake_models, toy_rows
 from tests.conftest import _sum
@@ -15,7 +17,7 @@ def answers_only_with_the_rule(system: str, user: str) -> str:
 def test_seed_and_rule_are_measured_on_the_same_examples(tmp_path):
     data = tmp_path / "toy.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in toy_rows(30)) + "\n")
-    task = peers.load_task(str(data), peers.parse_args(["--train", "6", "--val", "4", "--test", "5"]))
+    task = load_task(str(data), parse_args(["--train", "6", "--val", "4", "--test", "5"]))
     assert "Answer: N" in format_rule.rule_prompt(task)  # numeric targets: the number rule
     engine = ScriptedEngine(answers_only_with_the_rule)
     row = format_rule.measure(task, ["val", "test"], fake_models(engine, engine))

@@ -13,16 +13,13 @@ from pathlib import Path
 import dspy
 import pytest
 
-from benchmarks import peers
-from benchmarks.peers_optimizers import (
-    PlainChatAdapter,
-    SystemPromptProgram,
-    Usage,
-    best_so_far,
-    counted_lm,
-    fit_mipro_trials,
-    mipro_trial_calls,
-)
+from benchmarks.peers import harness
+from benchmarks.peers.cli import DEFAULT_OUT, parse_args
+from benchmarks.peers.metering import Usage, counted_lm
+from benchmarks.peers.mipro import fit_mipro_trials, mipro_trial_calls
+from benchmarks.peers.program import PlainChatAdapter, SystemPromptProgram
+from benchmarks.peers.results import PeerRun
+from benchmarks.peers.spec import best_so_far
 from spl_opt.core.records import Example
 from spl_opt.evaluators.length import LengthCounter
 from spl_opt.lm.config import LMConfig
@@ -55,15 +52,15 @@ def fake_editor(system: str, user: str) -> str:
 
 
 def cli(command: str):
-    return peers.parse_args(shlex.split(command))
+    return parse_args(shlex.split(command))
 
 
 def toy_rows(n: int) -> list[dict[str, str]]:
     return [{"input": f"What is {i} plus {2 * i + 1}?", "target": str(3 * i + 1)} for i in range(n)]
 
 
-def fake_models(task_engine: ScriptedEngine, editor_engine: ScriptedEngine) -> peers.Models:
-    return peers.Models(
+def fake_models(task_engine: ScriptedEngine, editor_engine: ScriptedEngine) -> harness.Models:
+    return harness.Models(
         task_engine=task_engine,
         task_config=LMConfig(model="scripted/task", max_tokens=64),
         editor_engine=editor_engine,
@@ -78,12 +75,12 @@ def fake_models(task_engine: ScriptedEngine, editor_engine: ScriptedEngine) -> p
 
 
 def test_cli_defaults_and_lists():
-    args = peers.parse_args([])
+    args = parse_args([])
     assert args.data == ["letters"]
     assert args.optimizers == ["seed", "spl", "gepa", "mipro"]
     assert (args.budget, args.seed, args.train, args.val, args.test) == (200, 0, 30, 20, 50)
     assert args.task_model == "embedded:qwen-0.5b" and args.editor_model == "embedded:qwen-1.5b"
-    assert args.editor_temperature == 0.7 and args.out == str(peers.DEFAULT_OUT)
+    assert args.editor_temperature == 0.7 and args.out == str(DEFAULT_OUT)
 
     args = cli(
         "--data 'letters, bbh:web_of_lies,data/x.jsonl' --optimizers gepa,spl,gepa --budget 30 --train 6 "
@@ -106,7 +103,7 @@ def test_cli_defaults_and_lists():
 )
 def test_cli_rejects_bad_values(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        peers.parse_args(argv)
+        parse_args(argv)
     assert exc.value.code == 2
     assert "error" in capsys.readouterr().err
 
@@ -115,8 +112,8 @@ def test_loads_a_bbh_style_json_file(tmp_path):
     path = tmp_path / "yesno.json"
     rows = [{"input": f"Is {i} even?", "target": "Yes" if i % 2 == 0 else "No"} for i in range(20)]
     path.write_text(json.dumps({"canary": "x", "examples": rows}))
-    args = peers.parse_args(["--data", str(path), "--train", "8", "--val", "5", "--test", "7"])
-    task = peers.load_task(args.data[0], args)
+    args = parse_args(["--data", str(path), "--train", "8", "--val", "5", "--test", "7"])
+    task = harness.load_task(args.data[0], args)
     assert task.name == "yesno" and task.metric == "exact"
     assert (len(task.train), len(task.val), len(task.test)) == (8, 5, 7)
     ids = [e.id for e in (*task.train, *task.val, *task.test)]
@@ -128,8 +125,8 @@ def test_loads_a_jsonl_file_with_question_answer_rows(tmp_path):
     path = tmp_path / "sums.jsonl"
     lines = [json.dumps({"question": f"{i}+{i}?", "answer": f"work #### {2 * i}"}) for i in range(12)]
     path.write_text("\n".join(lines) + "\n")
-    args = peers.parse_args(["--train", "30", "--val", "20", "--test", "50"])
-    task = peers.load_task(str(path), args)  # fewer rows than asked: split proportionally
+    args = parse_args(["--train", "30", "--val", "20", "--test", "50"])
+    task = harness.load_task(str(path), args)  # fewer rows than asked: split proportionally
     assert task.name == "sums" and task.metric == "numeric"
     assert (
         sum(map(len, (task.train, task.val, task.test))) == 12 and min(map(len, (task.val, task.test))) >= 1
@@ -142,16 +139,16 @@ def test_loads_a_jsonl_file_with_question_answer_rows(tmp_path):
 
 def test_bad_data_is_an_error_before_any_model_loads(tmp_path):
     with pytest.raises(SystemExit, match=r"error: .*nope\.jsonl"):
-        peers.main(["--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")])
+        harness.main(["--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="unknown task 'bbh:no_such_task'"):
-        peers.main(["--data", "bbh:no_such_task", "--out", str(tmp_path / "out")])
+        harness.main(["--data", "bbh:no_such_task", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 
 
 def test_builtin_task_names_are_not_files():
-    args = peers.parse_args(["--train", "4", "--val", "3", "--test", "2"])
-    assert not peers.is_data_file("letters") and peers.is_data_file("x.jsonl")
-    task = peers.load_task("letters", args)
+    args = parse_args(["--train", "4", "--val", "3", "--test", "2"])
+    assert not harness.is_data_file("letters") and harness.is_data_file("x.jsonl")
+    task = harness.load_task("letters", args)
     assert task.name == "letters" and (len(task.train), len(task.val), len(task.test)) == (4, 3, 2)
 
 
@@ -240,44 +237,44 @@ def test_end_to_end_run_writes_results_within_budget(optimizer, tmp_path):
     )
     task_engine = ScriptedEngine(StrategyFollower(_sum, HINT, wrong=lambda user: "It is 0."))
     editor_engine = ScriptedEngine(fake_editor)
-    [record] = peers.run(args, fake_models(task_engine, editor_engine), command="test")
+    [record] = harness.run(args, fake_models(task_engine, editor_engine), command="test")
 
-    assert "error" not in record, record.get("traceback")
+    assert record.error is None, record.traceback
     path = out / "toy" / f"{optimizer}.json"
-    assert json.loads(path.read_text()) == record
-    assert record["command"] == "test" and record["versions"]["dspy"] == dspy.__version__
-    assert record["seeds"] == {"split": 0, "optimizer": 0}
-    assert record["split"] == {"train": 8, "val": N_VAL, "test": N_TEST, "seed": 0}
+    assert PeerRun.model_validate_json(path.read_text()) == record
+    assert record.command == "test" and record.versions["dspy"] == dspy.__version__
+    assert record.seeds == {"split": 0, "optimizer": 0}
+    assert record.split == {"train": 8, "val": N_VAL, "test": N_TEST, "seed": 0}
 
     # every task-LM call is accounted for: optimization rollouts + test (+ the seed's validation)
-    seed_val = record["usage"]["seed_val"]["calls"]
-    assert len(task_engine.calls) == record["rollouts"] + N_TEST + seed_val
-    assert len(editor_engine.calls) == record["editor_calls"]
-    assert record["rollouts"] <= BUDGET + OVERSHOOT[optimizer]
-    assert record["overshoot"] == max(0, record["rollouts"] - BUDGET)
-    assert record["tokens"]["task_input"] > 0 or optimizer == "seed"
+    seed_val = record.usage["seed_val"]["calls"]
+    assert len(task_engine.calls) == record.rollouts + N_TEST + seed_val
+    assert len(editor_engine.calls) == record.editor_calls
+    assert record.rollouts <= BUDGET + OVERSHOOT[optimizer]
+    assert record.overshoot == max(0, record.rollouts - BUDGET)
+    assert record.tokens["task_input"] > 0 or optimizer == "seed"
 
     if optimizer == "seed":
-        assert record["rollouts"] == 0 and record["editor_calls"] == 0 and seed_val == N_VAL
-        assert record["prompt"] == "You are a helpful assistant."
-        assert record["test"]["accuracy"] == 0.0 and record["val_accuracy"] == 0.0
-        assert record["curve"] == [[0, 0.0]]
+        assert record.rollouts == 0 and record.editor_calls == 0 and seed_val == N_VAL
+        assert record.prompt == "You are a helpful assistant."
+        assert record.test.accuracy == 0.0 and record.val_accuracy == 0.0
+        assert record.curve == [(0, 0.0)]
     else:
-        assert record["rollouts"] > 0 and record["editor_calls"] > 0 and seed_val == 0
-        assert HINT in record["prompt"].lower()
-        assert record["test"]["accuracy"] == 1.0 and record["test"]["n"] == N_TEST
-        assert record["val_accuracy"] == 1.0
-        curve = record["curve"]
+        assert record.rollouts > 0 and record.editor_calls > 0 and seed_val == 0
+        assert HINT in record.prompt.lower()
+        assert record.test.accuracy == 1.0 and record.test.n == N_TEST
+        assert record.val_accuracy == 1.0
+        curve = record.curve
         assert curve[0][1] == 0.0 and curve[-1][1] == 1.0  # the seed, then the learned prompt
         assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(curve))
-        assert curve[-1][0] <= record["rollouts"]
-    low, high = record["test"]["ci95"]
-    assert low <= record["test"]["accuracy"] <= high
-    assert record["prompt_tokens"] == LengthCounter()(record["prompt"])
+        assert curve[-1][0] <= record.rollouts
+    low, high = record.test.ci95
+    assert low <= record.test.accuracy <= high
+    assert record.prompt_tokens == LengthCounter()(record.prompt)
 
     summary = (out / "summary.md").read_text()
     assert re.search(rf"\| toy \| {optimizer} \| \d\.\d\d \[", summary)
-    assert f"{record['rollouts']} / {BUDGET}" in summary
+    assert f"{record.rollouts} / {BUDGET}" in summary
     assert (out / "toy" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "summary.json").read_text())[0]["optimizer"] == optimizer
 
@@ -289,10 +286,10 @@ def test_skip_existing_keeps_a_result_with_the_same_settings(tmp_path):
     argv += ["--out", str(tmp_path / "out"), "--skip-existing"]
     engine = ScriptedEngine(lambda s, u: "Answer: 1")
     models = fake_models(engine, ScriptedEngine(fake_editor))
-    assert len(peers.run(peers.parse_args(argv), models)) == 1
+    assert len(harness.run(parse_args(argv), models)) == 1
     calls = len(engine.calls)
-    assert peers.run(peers.parse_args(argv), models) == [] and len(engine.calls) == calls  # kept
-    assert len(peers.run(peers.parse_args([*argv, "--budget", "7"]), models)) == 1  # other settings: rerun
+    assert harness.run(parse_args(argv), models) == [] and len(engine.calls) == calls  # kept
+    assert len(harness.run(parse_args([*argv, "--budget", "7"]), models)) == 1  # other settings: rerun
 
 
 def test_a_failing_optimizer_is_recorded_and_the_table_says_so(tmp_path):
@@ -303,9 +300,9 @@ def test_a_failing_optimizer_is_recorded_and_the_table_says_so(tmp_path):
         "--budget 20 --mipro-candidates 3"
     )
     broken_editor = ScriptedEngine(lambda s, u: "x", fail_on=lambda s, u: True)  # MIPRO's proposals raise
-    failed, seed = peers.run(args, fake_models(ScriptedEngine(lambda s, u: "Answer: 1"), broken_editor))
-    assert "scripted failure" in failed["error"] and "test" not in failed
-    assert "error" not in seed  # the next run goes on
+    failed, seed = harness.run(args, fake_models(ScriptedEngine(lambda s, u: "Answer: 1"), broken_editor))
+    assert "scripted failure" in (failed.error or "") and failed.test is None
+    assert seed.error is None  # the next run goes on
     summary = (Path(args.out) / "summary.md").read_text()
     assert "| toy | mipro | failed:" in summary and "| toy | seed | " in summary
 
@@ -320,13 +317,21 @@ def test_mipro_minibatch_mode_spends_exactly_the_simulated_calls(tmp_path):
         f"--out {tmp_path / 'out'}"
     )
     task_engine = ScriptedEngine(StrategyFollower(_sum, HINT, wrong=lambda user: "It is 0."))
-    [record] = peers.run(args, fake_models(task_engine, ScriptedEngine(fake_editor)))
-    details = record["details"]
+    [record] = harness.run(args, fake_models(task_engine, ScriptedEngine(fake_editor)))
+    details = record.details
     assert (
         details["minibatch"] is True
         and details["planned_trials"] >= 5
         and details["skipped_evaluations"] == 0
     )
     planned = details["calls_before_trials"] + mipro_trial_calls(details["planned_trials"], 55, True, 35, 5)
-    assert record["rollouts"] == planned <= 400
-    assert record["val_accuracy"] == 1.0 and record["curve"][-1][1] == 1.0
+    assert record.rollouts == planned <= 400
+    assert record.val_accuracy == 1.0 and record.curve[-1][1] == 1.0
+
+
+def test_every_committed_result_reads_as_a_typed_run_and_writes_back_the_same_json():
+    paths = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "results").glob("peers*/*/*.json"))
+    assert len(paths) >= 24
+    for path in paths:
+        run = PeerRun.model_validate_json(path.read_text())
+        assert json.loads(run.to_json()) == json.loads(path.read_text()), path

@@ -1,13 +1,14 @@
-from benchmarks.peers_targets import rollouts_to_reach, targets, targets_markdown
+from benchmarks.peers.results import PeerRun
+from benchmarks.peers.targets import rollouts_to_reach, targets, targets_markdown
 
 SEED = "You are a helpful assistant."
 
 
-def _row(task, optimizer, test, val, rollouts, curve, prompt=SEED, tokens=6, population=None):
+def _row(task, optimizer, test, val, rollouts, curve, prompt=SEED, tokens=6, population=None, scores=None):
     row = {
         "task": task,
         "optimizer": optimizer,
-        "test": {"accuracy": test, "ci95": [0.0, 1.0]},
+        "test": {"accuracy": test, "ci95": [0.0, 1.0], "scores": scores},
         "val_accuracy": val,
         "rollouts": rollouts,
         "curve": curve,
@@ -17,7 +18,7 @@ def _row(task, optimizer, test, val, rollouts, curve, prompt=SEED, tokens=6, pop
     }
     if population is not None:
         row["details"] = {"population": population}
-    return row
+    return PeerRun.model_validate(row)
 
 
 ROWS = [
@@ -41,7 +42,7 @@ ROWS = [
     _row("b", "gepa", 0.20, 0.1, 60, [[15, 0.1]]),
     _row("b", "mipro", 0.20, 0.1, 60, [[29, 0.1]]),
     _row("b", "spl", 0.20, 0.1, 55, [[15, 0.1]], population=[{"val_accuracy": 0.1, "prompt_tokens": 6}]),
-    {"task": "c", "optimizer": "spl", "error": "boom"},
+    PeerRun(task="c", optimizer="spl", error="boom"),
 ]
 
 
@@ -51,7 +52,7 @@ def test_accuracy_target_averages_over_tasks_both_finished():
     assert round(acc["gepa"]["lead"], 3) == 0.05 and round(acc["mipro"]["lead"], 3) == 0.10
     assert acc["gepa"]["met"] and acc["mipro"]["met"]
     assert acc["gepa"]["lead_ci95"] is None  # no per-example scores kept
-    without_mipro = targets([r for r in ROWS if r.get("optimizer") != "mipro"])["accuracy"]
+    without_mipro = targets([r for r in ROWS if r.optimizer != "mipro"])["accuracy"]
     assert set(without_mipro) == {"gepa"}
 
 
@@ -59,9 +60,7 @@ def test_paired_interval_when_per_example_scores_were_kept():
     rows = []
     for task, spl, gepa in (("a", [1, 1, 1, 0] * 5, [1, 0, 0, 0] * 5), ("b", [1, 0] * 10, [1, 0] * 10)):
         for name, scores in (("spl", spl), ("gepa", gepa)):
-            row = _row(task, name, sum(scores) / len(scores), 0.5, 60, [[15, 0.5]])
-            row["test"]["scores"] = scores
-            rows.append(row)
+            rows.append(_row(task, name, sum(scores) / len(scores), 0.5, 60, [[15, 0.5]], scores=scores))
     gepa = targets(rows)["accuracy"]["gepa"]
     assert gepa["lead"] == 0.25 and 0 < gepa["lead_ci95"][0] < 0.25 < gepa["lead_ci95"][1]
     assert "95% paired bootstrap [+" in targets_markdown(targets(rows))
