@@ -1,7 +1,8 @@
 """How much does stating the answer format change accuracy? Seed prompt against seed + the
 answer-format operator's rule, side by side on the same examples and model (no search, no budget).
 
-This is the measurement behind the evidence-steered operator choice (`SearchConfig.format_boost`):
+This is the measurement behind the operator policy's default prior for format failures
+(`spl_opt.engine.operator_choice`):
     python -m benchmarks.format_rule --data letters,bbh:web_of_lies --split val,test
 
 Splits are the peers harness's (same `--train/--val/--test/--seed`), so the numbers line up with

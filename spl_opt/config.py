@@ -30,11 +30,10 @@ class SearchConfig(Record):
     population_size: int = Field(16, ge=2, le=10_000)
     editor_attempts: int = Field(2, ge=1, le=10)
     operators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
-    format_boost: float = Field(
-        9.0,
-        ge=0,
-        description="answer-format weight x (1 + boost x share of the parent's failures that are format "
-        "failures: no final-answer marker, or no answer read); 0 turns it off",
+    operator_priors: dict[str, dict[str, tuple[float, float]]] = Field(
+        default_factory=dict,
+        description="the operator policy's (alpha, beta) priors by evidence context (format, wrong, clean) "
+        "and operator, e.g. learned by `spl-opt tune-editor`; they replace the defaults they name",
     )
     guard_alpha: float | None = Field(
         0.1,
@@ -44,6 +43,19 @@ class SearchConfig(Record):
         "sign test p <= this; 1 (or None) takes the validation best unguarded",
     )
     parallel: int = Field(1, ge=1, le=256, description="iterations in flight at once")
+
+    @field_validator("operator_priors")
+    @classmethod
+    def _known_contexts(
+        cls, value: dict[str, dict[str, tuple[float, float]]]
+    ) -> dict[str, dict[str, tuple[float, float]]]:
+        for context, table in value.items():
+            if context not in ("format", "wrong", "clean"):
+                raise ValueError(f"unknown evidence context {context!r}; known: format, wrong, clean")
+            for name, (alpha, beta) in table.items():
+                if alpha <= 0 or beta <= 0:
+                    raise ValueError(f"{context}.{name}: prior counts must be > 0, got ({alpha}, {beta})")
+        return value
 
     @field_validator("operators")
     @classmethod

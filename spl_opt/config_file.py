@@ -48,7 +48,6 @@ max_rollouts = 300            # task-LM example evaluations during search
 minibatch_size = 5            # children are screened on this many train examples first
 population_size = 16
 editor_attempts = 2           # LM editor samples per proposal until one parses
-format_boost = 9.0            # answer-format weight x (1 + this x share of failures in the wrong form)
 guard_alpha = 0.1             # keep the seed unless a learned prompt beats it (val sign test p); 1 = off
 parallel = 1                  # iterations in flight at once (raise for remote APIs)
 

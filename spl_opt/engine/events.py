@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
+from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import Candidate, Evaluation, Proposal, Record
 from spl_opt.search.guard import Choice
 
@@ -38,6 +39,7 @@ class ProposalEvent(Event):
     operator: str
     parent: str
     proposal: Proposal
+    evidence: Evidence | None = None  # what the operator was shown (journals before it have none)
 
 
 class ScreenEvent(Event):

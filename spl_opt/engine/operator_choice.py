@@ -1,20 +1,35 @@
-"""Which edit operator an iteration tries: a weighted draw steered by the evidence (pure logic).
+"""Which edit operator an iteration tries: a bandit over operators, conditioned on the evidence (pure).
 
-A weight is the operator's configured base weight, scaled by its screening success so far
-(Laplace-smoothed) and, for answer-format, by how many of the parent's failures are format failures:
-on a small task model most early failures are answers in the wrong form, and stating the form is the
-cheapest edit that fixes them.
+The evidence of a parent falls in one context (`evidence_context`): most of its failures are answers in
+the wrong form (`format`), it has other failures (`wrong`), or none (`clean`). For each (context,
+operator) the policy keeps a Beta posterior of "this operator's child passes screening": a prior
+(alpha, beta), learned across runs by `spl-opt tune-editor` and saved with the editor, plus this run's
+screening outcomes in that context. An operator is drawn with probability proportional to its
+configured base weight times the posterior odds of acceptance, (alpha + accepted) / (beta + rejected):
+probability matching, so an operator that keeps failing fades but is never ruled out, and one that
+keeps succeeding in a context is drawn more in that context.
+
+The default prior is uniform (1, 1) except for the answer-format operator on format failures, where
+it is (9, 1): on small task models stating the answer's form is the edit that fixes most such
+failures (`benchmarks/format_rule.py`). Tuned priors replace the defaults they name.
+
+An operator that needs no LM is deterministic given its parent and evidence; if its child would be a
+candidate the search has already evaluated, it is not drawn (the caller checks, see `Optimizer`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from spl_opt.config import SearchConfig
 from spl_opt.core.protocols import Evidence, Operator
 from spl_opt.core.records import Playbook
+
+CONTEXTS = ("format", "wrong", "clean")
+Priors = Mapping[str, Mapping[str, tuple[float, float]]]  # context -> operator -> (alpha, beta)
+DEFAULT_PRIORS: dict[str, dict[str, tuple[float, float]]] = {"format": {"answer-format": (9.0, 1.0)}}
+UNIFORM = (1.0, 1.0)
 
 
 @dataclass
@@ -24,6 +39,10 @@ class OperatorStats:
     tried: int = 0
     accepted: int = 0
 
+    @property
+    def rejected(self) -> int:
+        return self.tried - self.accepted
+
 
 def format_share(evidence: Evidence) -> float:
     """The share of `evidence`'s failures whose outcome says the answer's form failed: nothing could be
@@ -32,22 +51,44 @@ def format_share(evidence: Evidence) -> float:
     return sum(f.outcome == "no_answer" for f in failures) / len(failures) if failures else 0.0
 
 
+def evidence_context(evidence: Evidence) -> str:
+    """The context the policy conditions on (one of CONTEXTS)."""
+    if not evidence.failures:
+        return "clean"
+    return "format" if format_share(evidence) >= 0.5 else "wrong"
+
+
+def prior(priors: Priors | None, context: str, operator: str) -> tuple[float, float]:
+    """The (alpha, beta) prior of `operator` in `context`: the tuned one if given, else the default."""
+    for table in (priors or {}, DEFAULT_PRIORS):
+        if operator in table.get(context, {}):
+            return tuple(table[context][operator])  # type: ignore[return-value]
+    return UNIFORM
+
+
 def operator_weights(
-    search: SearchConfig,
+    base: Mapping[str, float],
     available: Mapping[str, Operator],
-    stats: Mapping[str, OperatorStats],
+    stats: Mapping[tuple[str, str], OperatorStats],
     evidence: Evidence,
     parent: Playbook,
+    *,
+    priors: Priors | None = None,
+    exhausted: Collection[str] = (),
 ) -> dict[str, float]:
-    """Weight per operator that is available, has a positive base weight and applies to the parent
-    (`Operator.applies`: the editor needs failures, ablate strategies, merge donors); sorted by name."""
+    """Weight per operator that is available, has a positive base weight, applies to the parent
+    (`Operator.applies`) and is not in `exhausted` (would repeat an evaluated child); sorted by name.
+    `stats` holds this run's screening outcomes by (context, operator)."""
+    context = evidence_context(evidence)
     weights: dict[str, float] = {}
-    for name, base in sorted(search.operators.items()):
-        if name not in available or base <= 0 or not available[name].applies(parent, evidence):
+    for name, weight in sorted(base.items()):
+        if name not in available or weight <= 0 or name in exhausted:
             continue
-        s = stats.get(name, OperatorStats())
-        boost = 1 + search.format_boost * format_share(evidence) if name == "answer-format" else 1.0
-        weights[name] = base * boost * (s.accepted + 1) / (s.tried + 2)
+        if not available[name].applies(parent, evidence):
+            continue
+        alpha, beta = prior(priors, context, name)
+        s = stats.get((context, name), OperatorStats())
+        weights[name] = weight * (alpha + s.accepted) / (beta + s.rejected)
     return weights
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from spl_opt.config import SearchConfig
 from spl_opt.core.edits import EditError, apply_edits
 from spl_opt.core.protocols import Evidence, Ledger, Member, Operator, Selector
-from spl_opt.core.records import Candidate, Evaluation, Example, Proposal
+from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal
 from spl_opt.engine.events import (
     CandidateEvent,
     EventSink,
@@ -33,7 +33,12 @@ from spl_opt.engine.events import (
     SkipEvent,
     TellEvent,
 )
-from spl_opt.engine.operator_choice import OperatorStats, choose_operator, operator_weights
+from spl_opt.engine.operator_choice import (
+    OperatorStats,
+    choose_operator,
+    evidence_context,
+    operator_weights,
+)
 from spl_opt.engine.result import RoleUsage, SearchResult
 from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
 from spl_opt.evaluators.task import EvalRequest
@@ -67,6 +72,7 @@ class _State:
     rollouts: dict[tuple[str, str], tuple[int, int, float]] = field(default_factory=dict)
     history: list[tuple[int, float]] = field(default_factory=list)
     ops: dict[str, OperatorStats] = field(default_factory=dict)
+    policy: dict[tuple[str, str], OperatorStats] = field(default_factory=dict)  # by (context, operator)
     editor: RoleUsage = field(default_factory=RoleUsage)
     started: int = 0
     last_improvement: int = 0
@@ -197,7 +203,7 @@ class Optimizer:
             i, op_name, parent.candidate.playbook, evidence, self.search.editor_attempts
         )
         assert isinstance(proposal, Proposal)
-        self._record_proposal(i, op_name, parent, proposal)
+        self._record_proposal(i, op_name, parent, proposal, evidence)
         if not proposal.edits:
             return self._idle(i, proposal.error or "no edit")
         try:
@@ -222,9 +228,12 @@ class Optimizer:
         assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
         accepted = self.acceptance.accepts(old, new)
-        stats = self.state.ops.setdefault(op_name, OperatorStats())
-        stats.tried += 1
-        stats.accepted += accepted
+        for stats in (
+            self.state.ops.setdefault(op_name, OperatorStats()),
+            self.state.policy.setdefault((evidence_context(evidence), op_name), OperatorStats()),
+        ):
+            stats.tried += 1
+            stats.accepted += accepted
         self.events.emit(
             ScreenEvent(
                 iteration=i,
@@ -271,14 +280,41 @@ class Optimizer:
 
     def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
         """See `spl_opt.engine.operator_choice`."""
+        playbook = parent.candidate.playbook
         weights = operator_weights(
-            self.search, self.operators, self.state.ops, evidence, parent.candidate.playbook
+            self.search.operators,
+            self.operators,
+            self.state.policy,
+            evidence,
+            playbook,
+            priors=self.search.operator_priors,
+            exhausted=[name for name in self.operators if self._repeats(name, playbook, evidence)],
         )
         return choose_operator(weights, rng)
 
-    def _record_proposal(self, i: int, op_name: str, parent: Member, proposal: Proposal) -> None:
+    def _repeats(self, name: str, parent: Playbook, evidence: Evidence) -> bool:
+        """Whether operator `name` needs no LM (so is deterministic) and its child for this parent and
+        evidence is a candidate already evaluated: drawing it would waste the iteration."""
+        operator = self.operators[name]
+        if operator.needs_lm or not operator.applies(parent, evidence):
+            return False
+        proposal = operator.propose(parent, evidence, self.search.editor_attempts)
+        try:
+            return bool(proposal.edits) and apply_edits(parent, proposal.edits).id in self.state.seen
+        except EditError:
+            return False
+
+    def _record_proposal(
+        self, i: int, op_name: str, parent: Member, proposal: Proposal, evidence: Evidence
+    ) -> None:
         self.events.emit(
-            ProposalEvent(iteration=i, operator=op_name, parent=parent.candidate.id, proposal=proposal)
+            ProposalEvent(
+                iteration=i,
+                operator=op_name,
+                parent=parent.candidate.id,
+                proposal=proposal,
+                evidence=evidence,
+            )
         )
         if proposal.input_tokens or proposal.output_tokens or self.operators[op_name].needs_lm:
             self.state.editor = self.state.editor.add(

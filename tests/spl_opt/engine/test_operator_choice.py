@@ -3,7 +3,13 @@ import random
 from spl_opt.config import SearchConfig
 from spl_opt.core.protocols import Evidence, EvidenceItem
 from spl_opt.core.records import Example, Playbook, Strategy
-from spl_opt.engine.operator_choice import OperatorStats, choose_operator, format_share, operator_weights
+from spl_opt.engine.operator_choice import (
+    OperatorStats,
+    choose_operator,
+    evidence_context,
+    format_share,
+    operator_weights,
+)
 from spl_opt.engine.runner import default_operators
 from spl_opt.engine.workers import LazyEditor
 from spl_opt.evaluators.metrics import exact_match
@@ -43,26 +49,40 @@ def test_format_failures_are_the_scorers_no_answer_outcomes():
     assert format_share(Evidence()) == 0.0
 
 
-def test_answer_format_is_boosted_by_the_share_of_format_failures():
-    search = SearchConfig()
+BASE = SearchConfig().operators
+
+
+def test_format_failures_favour_answer_format_through_the_default_prior():
     formless = Evidence(failures=(_failure("so 5 it is"),))
-    weights = operator_weights(search, ALL, {}, formless, BARE)
+    assert evidence_context(formless) == "format"
+    weights = operator_weights(BASE, ALL, {}, formless, BARE)
     assert set(weights) == {"editor", "worked-example", "answer-format", "compress"}  # no strategy, donor
-    assert weights["answer-format"] == 0.15 * 10 * 0.5
+    assert weights["answer-format"] == 0.15 * 9  # prior (9, 1): odds 9
     assert weights["answer-format"] > weights["editor"] + weights["worked-example"]
-    plain = operator_weights(search, ALL, {}, Evidence(failures=(_failure("Answer: 5"),)), BARE)
-    assert plain["answer-format"] == 0.15 * 0.5
-    off = operator_weights(search.model_copy(update={"format_boost": 0.0}), ALL, {}, formless, BARE)
-    assert off["answer-format"] == 0.15 * 0.5
+    plain = Evidence(failures=(_failure("Answer: 5"),))
+    assert evidence_context(plain) == "wrong" and evidence_context(Evidence()) == "clean"
+    assert operator_weights(BASE, ALL, {}, plain, BARE)["answer-format"] == 0.15  # uniform prior: odds 1
+    tuned = {"format": {"answer-format": (1.0, 4.0), "editor": (6.0, 1.0)}}
+    weights = operator_weights(BASE, ALL, {}, formless, BARE, priors=tuned)
+    assert weights["answer-format"] == 0.15 / 4 and weights["editor"] == 0.4 * 6
 
 
-def test_weights_follow_screening_success_and_the_draw_is_deterministic():
-    stats = {"editor": OperatorStats(tried=4, accepted=0)}
-    weights = operator_weights(SearchConfig(), _operators("editor", "compress"), stats, Evidence(), NOTED)
-    assert weights == {"compress": 0.05 * 0.5}  # the editor needs failures to reflect on
+def test_weights_follow_screening_outcomes_in_the_same_context_and_the_draw_is_deterministic():
+    stats = {("wrong", "editor"): OperatorStats(tried=4, accepted=0)}
+    weights = operator_weights(BASE, _operators("editor", "compress"), stats, Evidence(), NOTED)
+    assert weights == {"compress": 0.05}  # the editor needs failures to reflect on
     failing = Evidence(failures=(_failure("Answer: 5"),))
-    weights = operator_weights(SearchConfig(), _operators("editor", "compress"), stats, failing, NOTED)
-    assert weights["editor"] == 0.4 * 1 / 6
+    weights = operator_weights(BASE, _operators("editor", "compress"), stats, failing, NOTED)
+    assert weights["editor"] == 0.4 * 1 / 5  # (1 + 0 accepted) / (1 + 4 rejected)
+    formless = Evidence(failures=(_failure("so 5 it is"),))
+    other = operator_weights(BASE, _operators("editor", "compress"), stats, formless, NOTED)
+    assert other["editor"] == 0.4  # what failed on wrong answers says nothing about format failures
     draws = [choose_operator(weights, random.Random(s)) for s in range(20)]
     assert draws == [choose_operator(weights, random.Random(s)) for s in range(20)]
     assert choose_operator({}, random.Random(0)) is None
+
+
+def test_an_exhausted_operator_is_not_drawn():
+    formless = Evidence(failures=(_failure("so 5 it is"),))
+    weights = operator_weights(BASE, ALL, {}, formless, BARE, exhausted={"answer-format"})
+    assert "answer-format" not in weights and "editor" in weights

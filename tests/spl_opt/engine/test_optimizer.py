@@ -117,3 +117,27 @@ def test_a_child_whose_validation_would_overshoot_the_budget_is_not_validated(
     result = _drive(opt, evaluator)
     assert result.rollouts == 14 and len(result.members) == 1
     assert "too few left for validating the accepted child" in result.stop_reason
+
+
+def test_a_deterministic_operator_is_not_drawn_again_for_a_parent_it_was_measured_on(
+    tmp_path, toy_task, task_lm
+):
+    # the answer-format child cannot help this task model, so it loses its screen; drawn again for the
+    # same parent it would only rebuild that child, so it is not drawn and no iteration is a duplicate
+    evaluator = local_evaluator(ChatProgram(task_lm), task_scorer(toy_task))
+    opt = Optimizer(
+        Candidate(playbook=Playbook(preamble=toy_task.seed_prompt)),
+        toy_task.train,
+        toy_task.val,
+        default_operators(None, toy_task.train),
+        EventList(),
+        search=SearchConfig(minibatch_size=3, operators={"answer-format": 1.0}),
+        budget=Budget(max_rollouts=60, max_iterations=6),
+    )
+    _drive(opt, evaluator)
+    events = opt.events.events
+    assert [e.operator for e in events if e.event == "proposal"] == ["answer-format"]
+    reasons = [e.reason for e in events if e.event == "skip"]
+    assert reasons and all(r == "no operator applies" for r in reasons)
+    [proposal] = [e for e in events if e.event == "proposal"]
+    assert proposal.evidence is not None and proposal.evidence.failures  # what the operator was shown
