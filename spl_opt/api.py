@@ -86,6 +86,7 @@ def optimize(
     testset: Sequence[Any] = (),
     lm: Any = None,
     editor_lm: Any = None,
+    editor: str | Path | None = None,
     seed_prompt: str | None = None,
     budget: Budget | int = 200,
     search: SearchConfig | None = None,
@@ -101,6 +102,8 @@ def optimize(
     or an object or dict with `score` and `feedback`). Rerunning with the same `run_dir` resumes;
     without `run_dir` the run works in a temporary directory, removed when it returns.
     `verbose` prints progress lines; they are always written to `run.log` in the run directory.
+    `editor` is a tuned editor's directory (`spl-opt tune-editor`): the LM operator runs its program
+    and the operator policy starts from its priors.
     """
     from spl_opt.programs import ChatProgram, DSPyProgram, apply_prompt, seed_playbook
 
@@ -131,7 +134,12 @@ def optimize(
         return _score(metric(originals[example.id], value))
 
     budget = Budget(max_rollouts=budget) if isinstance(budget, int) else budget
-    config = RunConfig(seed=seed, budget=budget, search=search or SearchConfig())
+    config = RunConfig(
+        seed=seed,
+        budget=budget,
+        search=search or SearchConfig(),
+        editor=str(editor) if editor is not None else None,
+    )
     with contextlib.ExitStack() as stack:
         directory = (
             Path(run_dir)
@@ -163,12 +171,17 @@ def _execute(
     from spl_opt.engine.progress import Reporter
     from spl_opt.engine.runner import default_operators, execute
 
+    tuned = None
+    if config.editor:
+        from spl_opt.editor.artifact import load_editor_module
+
+        tuned = load_editor_module(Path(config.editor))
     return execute(
         task=task,
         program=runnable,
         scorer=scorer,
         seed_playbook=seed_pb,
-        operators=default_operators(edit_lm, task.train),
+        operators=default_operators(edit_lm, task.train, tuned),
         config=config,
         run_dir=directory,
         reporter=Reporter(directory, config.budget, quiet=True, echo=verbose),

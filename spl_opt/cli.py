@@ -7,12 +7,13 @@ override the file, and the file overrides the defaults of `RunConfig`.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from spl_opt.core.errors import SplError
+from spl_opt.core.errors import ConfigError, SplError
 
 # flag -> dotted configuration key (None: handled specially)
 FLAG_KEYS: dict[str, str | None] = {
@@ -42,6 +43,7 @@ FLAG_KEYS: dict[str, str | None] = {
     "seed": "seed",
     "seed_prompt": "seed_prompt",
     "no_editor": None,
+    "editor": "editor",
     "run_dir": "run_dir",
     "storage": "storage",
     "quiet": "quiet",
@@ -79,6 +81,7 @@ def _optimize_parser(sub: Any) -> None:
     add("--seed", type=int, help="random seed for splits and search (default 0)")
     add("--seed-prompt", help="the starting system prompt")
     add("--no-editor", action="store_true", default=None, help="use only the operators that need no LM")
+    add("--editor", help="a tuned editor's directory (from `spl-opt tune-editor`)")
     add("--run-dir", help="where the run is saved (default runs/<task>-<time>)")
     add("--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)")
     add("--quiet", action="store_true", default=None, help="log lines only, no live progress display")
@@ -120,11 +123,68 @@ def _parser() -> argparse.ArgumentParser:
         help="measure each strategy's contribution on validation data and the best-so-far prompt's "
         "test accuracy along the search (runs the task LM, through the run's cache)",
     )
+    edits = sub.add_parser("edits", help="export the edit-outcome data of runs as JSON lines")
+    edits.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    edits.add_argument("--out", required=True, help="the .jsonl file to write")
+    _tune_parser(sub)
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the run's ledger")
     dash.add_argument("run_dir")
     dash.add_argument("--host", default="127.0.0.1")
     dash.add_argument("--port", type=int, default=8080)
     return parser
+
+
+def _tune_parser(sub: Any) -> None:
+    tune = sub.add_parser("tune-editor", help="tune the editor on a family of tasks and save it")
+    add = tune.add_argument
+    add(
+        "--tasks",
+        default="",
+        help="tasks, comma separated (letters, gsm8k, bbh:<name>); each not covered "
+        "by --runs gets a search of its own",
+    )
+    add("--runs", nargs="*", default=[], metavar="RUN_DIR", help="earlier runs to learn from")
+    add("--budget", type=int, default=60, help="rollouts per tuning search (default 60)")
+    add("--out", required=True, help="where to save the tuned editor (e.g. editors/mine)")
+    add("--task-model", default="embedded:qwen-0.5b")
+    add("--editor-model", default="embedded:qwen-1.5b")
+    add("--teacher-model", help="a stronger LM that writes candidate edits offline (measured all the same)")
+    add("--demos", type=int, default=4, help="demonstrations in the tuned editor (default 4)")
+    add("--bootstrap", type=int, default=2, help="of which freshly written and measured (default 2)")
+    add("--train", type=int, default=30)
+    add("--val", type=int, default=30)
+    add("--seed", type=int, default=0)
+    add("--data-dir", help="where gsm8k/ and bbh/ live (default: the packaged copy)")
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from spl_opt.lm.config import LMConfig
+    from spl_opt.tuning.pipeline import tune_from_tasks
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks and not args.runs:
+        raise ConfigError("tune-editor needs --tasks or --runs")
+    editor = LMConfig(model=args.editor_model, temperature=0.7, max_tokens=384)
+    path, tuned = tune_from_tasks(
+        tasks=tasks,
+        runs=[Path(r) for r in args.runs],
+        out=Path(args.out),
+        budget=args.budget,
+        task_lm=LMConfig(model=args.task_model),
+        editor_lm=editor,
+        teacher_lm=LMConfig(model=args.teacher_model, temperature=0.7, max_tokens=384)
+        if args.teacher_model
+        else None,
+        demos=args.demos,
+        bootstrapped=args.bootstrap,
+        seed=args.seed,
+        n_train=args.train,
+        n_val=args.val,
+        data_dir=args.data_dir,
+    )
+    print(json.dumps(tuned.measured, indent=2))
+    print(f"saved the tuned editor in {path}; use it with `spl-opt optimize --editor {path}`")
+    return 0
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -211,6 +271,13 @@ def _other(args: argparse.Namespace) -> int:
             curve = measure_test_curve(run_dir, report)
         out = Path(args.out) if args.out else None
         print(f"wrote {write_report(run_dir, out, measured=measured, test_curve=curve)}")
+    elif args.command == "edits":
+        from spl_opt.tuning.outcomes import export_edits
+
+        count = export_edits([Path(d) for d in args.run_dirs], Path(args.out))
+        print(f"wrote {count} edit outcomes to {args.out}")
+    elif args.command == "tune-editor":
+        return _tune(args)
     elif args.command == "dashboard":
         from spl_opt.dashboard import serve
 

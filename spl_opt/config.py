@@ -105,6 +105,9 @@ class RunConfig(Record):
     editor_lm: LMConfig = Field(
         default_factory=lambda: LMConfig(model="embedded:qwen-1.5b", temperature=0.7, max_tokens=384)
     )
+    editor: str | None = Field(
+        None, description="a tuned editor's directory (`spl-opt tune-editor`): its program and priors"
+    )
     budget: Budget = Field(default_factory=lambda: Budget(max_rollouts=300))
     search: SearchConfig = Field(default_factory=SearchConfig)
     run_dir: str | None = None

@@ -20,6 +20,7 @@ n_val = 30                    # examples that decide which prompts survive
 n_test = 50                   # held-out examples, never seen during search
 seed = 0
 # seed_prompt = "You are a helpful assistant."
+# editor = "editors/mine"     # a tuned editor (spl-opt tune-editor): its program and operator priors
 # run_dir = "runs/my-run"     # default: runs/<task>-<time>
 # storage = "sqlite:///ledger.db"  # Optuna ledger; default: optuna.journal in the run dir
 # mlflow = "sqlite:///mlflow.db"  # log parameters, metrics and artifacts to MLflow

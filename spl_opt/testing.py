@@ -21,12 +21,19 @@ Responder = Callable[[str, str], str]
 class ScriptedEngine:
     """Answers each request with `responder(system, last_user_message)`; counts calls; thread safe.
 
-    `fail_on` makes a call raise (to test failure handling): a predicate over (system, user).
+    `fail_on` makes a call raise (to test failure handling): a predicate over (system, user). With
+    `conversation`, the responder gets every message's text instead of the last user message (to
+    script a model that follows the demonstrations before the question).
     """
 
     def __init__(
-        self, responder: Responder | Sequence[str], fail_on: Callable[[str, str], bool] | None = None
+        self,
+        responder: Responder | Sequence[str],
+        fail_on: Callable[[str, str], bool] | None = None,
+        *,
+        conversation: bool = False,
     ):
+        self.conversation = conversation
         if not callable(responder):
             replies = list(responder)
             state = {"i": 0}
@@ -50,7 +57,8 @@ class ScriptedEngine:
             if isinstance(request.system, str)
             else "".join(getattr(p, "text", "") for p in (request.system or ()))
         )
-        user = request.messages[-1].text or ""
+        messages = request.messages if self.conversation else request.messages[-1:]
+        user = "\n\n".join(m.text or "" for m in messages)
         with self._lock:
             self.calls.append((system, user))
         if self.fail_on is not None and self.fail_on(system, user):
@@ -77,9 +85,13 @@ class BatchingScriptedEngine(ScriptedEngine):
     """A ScriptedEngine with the embedded engine's `complete_batch`; `batches` records each batch's size."""
 
     def __init__(
-        self, responder: Responder | Sequence[str], fail_on: Callable[[str, str], bool] | None = None
+        self,
+        responder: Responder | Sequence[str],
+        fail_on: Callable[[str, str], bool] | None = None,
+        *,
+        conversation: bool = False,
     ):
-        super().__init__(responder, fail_on)
+        super().__init__(responder, fail_on, conversation=conversation)
         self.batches: list[int] = []
 
     def complete_batch(
@@ -114,7 +126,9 @@ def scripted_lm(
     import dspy
 
     engine_class = BatchingScriptedEngine if batching else ScriptedEngine
-    engine = engine_class(responder, kwargs.pop("fail_on", None))
+    engine = engine_class(
+        responder, kwargs.pop("fail_on", None), conversation=kwargs.pop("conversation", False)
+    )
     return dspy.LM(
         model,
         engine=engine,

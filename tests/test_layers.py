@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spl_opt.config",),
     ("spl_opt.backends", "spl_opt.ledger"),  # where calls run; the Optuna ledger
     ("spl_opt.engine",),  # the loop, replay, journal, run orchestration
-    ("spl_opt.export", "spl_opt.dashboard"),
+    ("spl_opt.export", "spl_opt.dashboard", "spl_opt.tuning"),
     ("spl_opt.report",),
     ("spl_opt.api", "spl_opt.cli"),  # entry points
     ("spl_opt",),  # the package's face: `optimize`, the records

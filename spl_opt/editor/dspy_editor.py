@@ -92,6 +92,11 @@ def _module_class() -> type:
     return EditorModule
 
 
+def new_editor_module() -> Any:
+    """An untuned EditorModule (a `dspy.Module`: compile it, save it, load it)."""
+    return _module_class()()
+
+
 class DSPyEditor:
     """The Operator seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
     stopping at the first edit that parses and fits the parent. Texts are cleaned by
@@ -106,7 +111,7 @@ class DSPyEditor:
 
     def __init__(self, lm: Any, module: Any = None, temperature: float = 0.7) -> None:
         self.lm = lm
-        self.module = module if module is not None else _module_class()()
+        self.module = module if module is not None else new_editor_module()
         self.temperature = temperature
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
@@ -128,7 +133,7 @@ class DSPyEditor:
                 tokens_in += sum(u.get("prompt_tokens") or 0 for u in usage.values())
                 tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
                 raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
-                edit = self._to_edit(parent, pred)
+                edit = edit_from_prediction(parent, pred, self.name)
                 if edit is None:
                     errors.append(f"unusable edit: {raw[:300]}")
                 else:
@@ -146,20 +151,22 @@ class DSPyEditor:
             raw=str(raw)[:2000],
         )
 
-    def _to_edit(self, parent: Playbook, pred: Any) -> Edit | None:
-        op = parse_op(str(pred.get("operation", "")))
-        text = clean_strategy_text(str(pred.get("text", "")))
-        sid_match = re.search(r"s\d+", str(pred.get("strategy_id", "")))
-        sid = sid_match.group(0) if sid_match else None
-        if op in ("revise", "delete") and (sid is None or parent.strategy(sid) is None):
-            op = "add" if op == "revise" else None  # a revise of an unknown id is read as an add
-        if op is None or (op != "delete" and not text):
-            return None
-        return Edit(
-            op=op,
-            strategy_id=sid if op in ("revise", "delete") else None,
-            title=clean_title(str(pred.get("title", ""))),
-            text=text,
-            rationale=" ".join(str(pred.get("diagnosis", "")).split())[:500],
-            editor_id=self.name,
-        )
+
+def edit_from_prediction(parent: Playbook, pred: Any, editor_id: str = "editor") -> Edit | None:
+    """The edit an EditorModule prediction names, fitted to `parent`; None when it is unusable."""
+    op = parse_op(str(pred.get("operation", "")))
+    text = clean_strategy_text(str(pred.get("text", "")))
+    sid_match = re.search(r"s\d+", str(pred.get("strategy_id", "")))
+    sid = sid_match.group(0) if sid_match else None
+    if op in ("revise", "delete") and (sid is None or parent.strategy(sid) is None):
+        op = "add" if op == "revise" else None  # a revise of an unknown id is read as an add
+    if op is None or (op != "delete" and not text):
+        return None
+    return Edit(
+        op=op,
+        strategy_id=sid if op in ("revise", "delete") else None,
+        title=clean_title(str(pred.get("title", ""))),
+        text=text,
+        rationale=" ".join(str(pred.get("diagnosis", "")).split())[:500],
+        editor_id=editor_id,
+    )

@@ -49,7 +49,9 @@ def ray_backend(config: RunConfig, task: TaskData, namespace: str) -> Any:
     if config.backend.workers > 1:  # actors may share a node: a local model uses the CPUs its actor reserves
         threads = max(1, int(config.backend.cpus_per_worker))
         task_lm, editor_lm = _with_threads(task_lm, threads), _with_threads(editor_lm, threads)
-    spec = WorkerSpec.for_task(task, task_lm, editor_lm if uses_editor else None, namespace)
+    spec = WorkerSpec.for_task(
+        task, task_lm, editor_lm if uses_editor else None, namespace, editor=config.editor
+    )
     try:
         return RayBackend(
             spec,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from spl_opt.backends.retry import RetryingBackend
-from spl_opt.config import RunConfig, default_run_dir
+from spl_opt.config import RunConfig, SearchConfig, default_run_dir
 from spl_opt.core.errors import LMError, RunDirError, SplError
 from spl_opt.core.protocols import Backend, Operator, Program, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal, TaskData
@@ -50,9 +50,11 @@ def task_scorer(task: TaskData) -> Scorer:
     return scorer_for("numeric" if task.metric == "numeric" else "exact", labels)
 
 
-def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) -> dict[str, Operator]:
-    """The LM editor (when an editor LM is given) plus every operator that needs no LM; the
-    answer-format operator when training examples are given."""
+def default_operators(
+    editor_lm: Any | None, train: tuple[Example, ...] = (), editor_module: Any = None
+) -> dict[str, Operator]:
+    """The LM editor (when an editor LM is given; `editor_module` is a tuned EditorModule) plus every
+    operator that needs no LM; the answer-format operator when training examples are given."""
     from spl_opt.editor.operators import (
         AblateOperator,
         AnswerFormatOperator,
@@ -74,8 +76,20 @@ def default_operators(editor_lm: Any | None, train: tuple[Example, ...] = ()) ->
     if editor_lm is not None:
         from spl_opt.editor.dspy_editor import DSPyEditor
 
-        ops["editor"] = DSPyEditor(editor_lm)
+        ops["editor"] = DSPyEditor(editor_lm, editor_module)
     return ops
+
+
+def search_config(config: RunConfig) -> SearchConfig:
+    """The run's search settings with a tuned editor's operator priors under the configured ones."""
+    if not config.editor:
+        return config.search
+    from spl_opt.editor.artifact import read_manifest
+
+    tuned = read_manifest(Path(config.editor)).priors
+    own = config.search.operator_priors
+    priors = {c: {**tuned.get(c, {}), **own.get(c, {})} for c in sorted({*tuned, *own})}
+    return config.search.model_copy(update={"operator_priors": priors})
 
 
 def token_counter(lm: Any, config: LMConfig | None) -> LengthCounter:
@@ -139,7 +153,7 @@ def execute(
             task.val,
             operators,
             replay,
-            search=config.search,
+            search=search_config(config),
             budget=config.budget,
             random_seed=config.seed,
             ledger=OptunaLedger(run_dir, study_name=task.name, storage=config.storage),
@@ -257,6 +271,10 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
     uses_editor = config.search.operators.get("editor", 0) > 0
     for lm in (config.task_lm, config.editor_lm) if uses_editor else (config.task_lm,):
         lm.check_key()  # a missing key fails now, not after the validation set
+    if config.editor:
+        from spl_opt.editor.artifact import read_manifest
+
+        read_manifest(Path(config.editor))  # a wrong path fails now, before any model loads
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
         raise RunDirError(
@@ -289,7 +307,12 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
                 operators["editor"] = BackendEditor(backend, "editor")
         else:
             editor_lm = build_lm(config.editor_lm) if uses_editor else None
-            operators = default_operators(editor_lm, task.train)
+            tuned = None
+            if uses_editor and config.editor:
+                from spl_opt.editor.artifact import load_editor_module
+
+                tuned = load_editor_module(Path(config.editor))
+            operators = default_operators(editor_lm, task.train, tuned)
     except BaseException:
         if backend is not None:
             backend.close()

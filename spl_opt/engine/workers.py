@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Literal
 
 from spl_opt.core.protocols import Evidence, Scorer
@@ -37,18 +38,21 @@ class LazyEditor:
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)
 
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, config: LMConfig, tuned: str | None = None) -> None:
         self.config = config
+        self.tuned = tuned  # a tuned editor's directory (`spl_opt.editor.artifact`)
         self._editor: object | None = None
         self._lock = threading.Lock()
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         with self._lock:
             if self._editor is None:
+                from spl_opt.editor.artifact import load_editor_module
                 from spl_opt.editor.dspy_editor import DSPyEditor
                 from spl_opt.lm.config import build_lm
 
-                self._editor = DSPyEditor(build_lm(self.config))
+                module = load_editor_module(Path(self.tuned)) if self.tuned else None
+                self._editor = DSPyEditor(build_lm(self.config), module)
         return self._editor.propose(parent, evidence, n)  # type: ignore[attr-defined]
 
 
@@ -57,17 +61,30 @@ class WorkerSpec(Record):
 
     task_lm: LMConfig
     editor_lm: LMConfig | None = None
+    editor: str | None = None  # a tuned editor's directory, readable where the worker runs
     metric: Literal["numeric", "exact"] = "exact"
     labels: tuple[str, ...] | None = None
     namespace: str
 
     @classmethod
     def for_task(
-        cls, task: TaskData, task_lm: LMConfig, editor_lm: LMConfig | None, namespace: str
+        cls,
+        task: TaskData,
+        task_lm: LMConfig,
+        editor_lm: LMConfig | None,
+        namespace: str,
+        editor: str | None = None,
     ) -> WorkerSpec:
-        labels = labels_of(e.target for e in (*task.train, *task.val, *task.test))
+        labels = labels_of(e.target for e in (*task.train, *task.val))  # test data shapes nothing
         metric = "numeric" if task.metric == "numeric" else "exact"
-        return cls(task_lm=task_lm, editor_lm=editor_lm, metric=metric, labels=labels, namespace=namespace)
+        return cls(
+            task_lm=task_lm,
+            editor_lm=editor_lm,
+            editor=editor,
+            metric=metric,
+            labels=labels,
+            namespace=namespace,
+        )
 
     def __call__(self) -> Worker:
         """Build the worker: the task LM now (a broken model fails here), the editor LM on first use."""
@@ -75,7 +92,7 @@ class WorkerSpec(Record):
         from spl_opt.programs import ChatProgram
 
         program = ChatProgram(build_lm(self.task_lm), namespace=self.namespace)
-        editors = {"editor": LazyEditor(self.editor_lm)} if self.editor_lm is not None else {}
+        editors = {"editor": LazyEditor(self.editor_lm, self.editor)} if self.editor_lm is not None else {}
         names = {c.api_key_env for c in (self.task_lm, self.editor_lm) if c is not None and c.api_key_env}
         secrets = tuple(v for v in (os.environ.get(n) for n in sorted(names)) if v)
         return Worker(program, scorer_for(self.metric, self.labels), editors, secrets)

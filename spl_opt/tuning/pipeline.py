@@ -1,0 +1,136 @@
+"""`spl-opt tune-editor`: gather edit outcomes on a family of tasks, tune the editor, save it.
+
+Runs given with `runs` are read as they are; every task in `tasks` that none of them covers gets a
+search of its own (`budget` rollouts, under `out/runs/`, resumable like any run). The tasks and their
+splits are rebuilt from each run's own configuration, so the edits are scored on the data they were
+made on.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from spl_opt.config import RunConfig, validate_config
+from spl_opt.core.records import TaskData
+from spl_opt.editor.artifact import EditorManifest, save_editor
+from spl_opt.engine.journal import read_config
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.lm.config import LMConfig, build_lm
+from spl_opt.search.budget import Budget
+from spl_opt.tuning.outcomes import EditOutcome, run_outcomes
+from spl_opt.tuning.tune import Tuned, tune_editor
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def gather_runs(
+    tasks: Sequence[str], runs: Sequence[Path], out: Path, base: RunConfig, budget: int, *, echo: bool
+) -> list[Path]:
+    """`runs`, plus one fresh (or resumed) search per task in `tasks` that they do not cover."""
+    from spl_opt.engine.runner import run_config
+
+    covered = {str(read_config(r).get("task")) for r in runs}
+    fresh = []
+    for task in tasks:
+        if task in covered:
+            continue
+        config = base.model_copy(
+            update={
+                "task": task,
+                "budget": Budget(max_rollouts=budget),
+                "run_dir": str(out / "runs" / _slug(task)),
+                "quiet": True,
+            }
+        )
+        _, run_dir = run_config(config, echo=echo)
+        fresh.append(run_dir)
+    return [*runs, *fresh]
+
+
+def tasks_of(run_dirs: Sequence[Path]) -> dict[str, TaskData]:
+    """Each run's task with the splits it was run on, by task name."""
+    from spl_opt.engine.runner import task_of
+
+    return {(t := task_of(validate_config(read_config(r)))).name: t for r in run_dirs}
+
+
+def tune_from_tasks(
+    *,
+    tasks: Sequence[str],
+    runs: Sequence[Path] = (),
+    out: Path,
+    budget: int = 60,
+    task_lm: LMConfig | None = None,
+    editor_lm: LMConfig | None = None,
+    teacher_lm: LMConfig | None = None,
+    demos: int = 4,
+    bootstrapped: int = 2,
+    seed: int = 0,
+    n_train: int = 30,
+    n_val: int = 30,
+    data_dir: str | None = None,
+    echo: bool = True,
+) -> tuple[Path, Tuned]:
+    """Gather, tune, save under `out`; returns the editor's directory and what was tuned."""
+    base = RunConfig(
+        seed=seed,
+        n_train=n_train,
+        n_val=n_val,
+        data_dir=data_dir,
+        task_lm=task_lm or LMConfig(),
+        **({"editor_lm": editor_lm} if editor_lm is not None else {}),
+    )
+    run_dirs = gather_runs(tasks, runs, out, base, budget, echo=echo)
+    outcomes: list[EditOutcome] = [o for r in run_dirs for o in run_outcomes(r)]
+    task_data = tasks_of(run_dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = EvalCache(out / "gain-cache.jsonl")
+    try:
+        tuned = tune_editor(
+            outcomes,
+            task_data,
+            build_lm(base.task_lm),
+            build_lm(base.editor_lm),
+            demos=demos,
+            bootstrapped=bootstrapped,
+            seed=seed,
+            teacher_lm=build_lm(teacher_lm) if teacher_lm is not None else None,
+            cache=cache,
+        )
+    finally:
+        cache.close()
+    manifest = EditorManifest(
+        tasks=tuple(sorted(task_data)),
+        runs=tuple(str(r) for r in run_dirs),
+        budget=budget,
+        models=_models(base, teacher_lm),
+        priors=tuned.priors,
+        demos=len(tuned.module.propose.demos),
+        measured={**tuned.measured, "outcomes": len(outcomes)},
+        versions=_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    return save_editor(out, tuned.module, manifest), tuned
+
+
+def _models(base: RunConfig, teacher: LMConfig | None) -> dict[str, str]:
+    models = {"task": base.task_lm.model, "editor": base.editor_lm.model}
+    if teacher is not None:
+        models["teacher"] = teacher.model
+    return models
+
+
+def _versions() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for package in ("spl-opt", "dspy"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = None
+    return out

@@ -1,0 +1,240 @@
+"""Tuning the editor on a family of tasks: demonstrations that measured well, and operator priors.
+
+From the edit outcomes of earlier runs (`spl_opt.tuning.outcomes`):
+
+- **priors**: per (evidence context, operator), the Beta prior of passing screening, from how often
+  that operator's children passed in that context, capped at `strength` pseudo-observations so a
+  new run's own outcomes still move it (`learn_priors`);
+- **demonstrations** for `EditorModule`: DSPy's `BootstrapFewShot` runs the editor (or a stronger
+  `teacher_lm`) on the evidence of recorded proposals and keeps the edits whose *measured* gain is
+  positive (`EditGain`: apply the edit to the parent and score the child against the parent on the
+  evidence's examples with the task LM, through one evaluation cache); recorded LM edits that gained
+  on their minibatch and did not lose on validation fill the remaining demonstration slots;
+- **measurement**: on held-out recorded proposals, the untuned and the tuned editor each propose
+  once per parent, and each edit's gain is measured the same way (`measure_editor`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spl_opt.backends.local import local_evaluator
+from spl_opt.core.edits import EditError, apply_edits
+from spl_opt.core.protocols import Evidence
+from spl_opt.core.records import Candidate, Edit, Example, Playbook, TaskData, content_hash
+from spl_opt.editor.dspy_editor import (
+    DSPyEditor,
+    edit_from_prediction,
+    new_editor_module,
+    render_evidence,
+    render_playbook,
+)
+from spl_opt.engine.operator_choice import evidence_context
+from spl_opt.engine.runner import task_scorer
+from spl_opt.evaluators.cache import EvalCache
+from spl_opt.evaluators.task import TaskEvaluator
+from spl_opt.programs import ChatProgram
+from spl_opt.tuning.outcomes import EditOutcome
+
+Priors = dict[str, dict[str, tuple[float, float]]]
+
+
+def learn_priors(outcomes: Iterable[EditOutcome], *, strength: float = 20.0) -> Priors:
+    """(alpha, beta) per evidence context and operator from screened outcomes that kept their evidence."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for o in outcomes:
+        if o.accepted is None or o.evidence is None:
+            continue
+        tally = counts.setdefault((evidence_context(o.evidence), o.operator), [0, 0])
+        tally[0 if o.accepted else 1] += 1
+    priors: Priors = {}
+    for (context, operator), (accepted, rejected) in sorted(counts.items()):
+        scale = min(1.0, strength / (accepted + rejected))
+        priors.setdefault(context, {})[operator] = (
+            round(1 + accepted * scale, 3),
+            round(1 + rejected * scale, 3),
+        )
+    return priors
+
+
+def _key(playbook: str, evidence: str) -> str:
+    return content_hash(playbook, evidence)
+
+
+def editor_example(outcome: EditOutcome) -> Any:
+    """A `dspy.Example` of EditorModule: the parent and evidence as inputs, the recorded edit as labels."""
+    import dspy
+
+    assert outcome.evidence is not None
+    edit: Edit | None = outcome.edits[0] if outcome.edits else None
+    return dspy.Example(
+        playbook=render_playbook(outcome.parent),
+        evidence=render_evidence(outcome.evidence),
+        diagnosis=edit.rationale if edit else "",
+        operation=edit.op if edit else "",
+        strategy_id=(edit.strategy_id or "none") if edit else "none",
+        title=edit.title if edit else "",
+        text=edit.text if edit else "",
+    ).with_inputs("playbook", "evidence")
+
+
+def evidence_examples(evidence: Evidence) -> tuple[Example, ...]:
+    """The examples behind `evidence` (failures and successes), as the task program receives them."""
+    items = (*evidence.failures, *evidence.successes)
+    return tuple(
+        Example(id=content_hash(i.input, i.target), inputs={"input": i.input}, target=i.target) for i in items
+    )
+
+
+class EditGain:
+    """The measured gain of an edit: the child's accuracy minus the parent's on the examples of the
+    outcome's evidence, both scored by the task LM through one evaluation cache.
+
+    As a DSPy metric (`metric(example, prediction, trace)`) it finds the outcome by the example's
+    inputs; with a `trace` (bootstrapping) it says whether the gain is positive.
+    """
+
+    def __init__(
+        self,
+        task_lm: Any,
+        tasks: Mapping[str, TaskData],
+        outcomes: Iterable[EditOutcome],
+        cache: EvalCache | None = None,
+    ) -> None:
+        self.tasks = dict(tasks)
+        self.cache = cache or EvalCache()
+        self.program = ChatProgram(task_lm)
+        self._evaluators: dict[str, TaskEvaluator] = {}
+        self._outcomes = {
+            _key(render_playbook(o.parent), render_evidence(o.evidence)): o
+            for o in outcomes
+            if o.evidence is not None
+        }
+
+    def _evaluator(self, task: str) -> TaskEvaluator:
+        if task not in self._evaluators:
+            scorer = task_scorer(self.tasks[task])
+            self._evaluators[task] = local_evaluator(self.program, scorer, self.cache)
+        return self._evaluators[task]
+
+    def of_edits(self, outcome: EditOutcome, edits: Sequence[Edit]) -> float | None:
+        """Child minus parent for `edits` applied to the outcome's parent; None for no usable edit."""
+        if not edits or outcome.evidence is None:
+            return None
+        try:
+            child = apply_edits(outcome.parent, tuple(edits))
+        except EditError:
+            return None
+        examples = evidence_examples(outcome.evidence)
+        parent, new = self._evaluator(outcome.task).evaluate_many(
+            [
+                _request(outcome.parent, examples),
+                _request(child, examples),
+            ]
+        )
+        return new.objectives.accuracy - parent.objectives.accuracy
+
+    def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float | bool:
+        outcome = self._outcomes.get(_key(example.playbook, example.evidence))
+        edit = edit_from_prediction(outcome.parent, prediction) if outcome is not None else None
+        gain = self.of_edits(outcome, (edit,)) if outcome is not None and edit is not None else None
+        if trace is not None:
+            return gain is not None and gain > 0
+        return gain or 0.0
+
+
+def _request(playbook: Playbook, examples: tuple[Example, ...]) -> Any:
+    from spl_opt.evaluators.task import EvalRequest
+
+    return EvalRequest(Candidate(playbook=playbook), examples, "train")
+
+
+def learnable(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) -> list[EditOutcome]:
+    """LM-editor proposals on tasks we can score, with the evidence (and failures) they were shown."""
+    return [
+        o
+        for o in outcomes
+        if o.needs_lm and o.evidence is not None and o.evidence.failures and o.task in tasks
+    ]
+
+
+@dataclass
+class Tuned:
+    """A tuned editor: the compiled module, the priors, and what was measured."""
+
+    module: Any
+    priors: Priors
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+def tune_editor(
+    outcomes: Sequence[EditOutcome],
+    tasks: Mapping[str, TaskData],
+    task_lm: Any,
+    editor_lm: Any,
+    *,
+    demos: int = 4,
+    bootstrapped: int = 2,
+    holdout: float = 0.3,
+    seed: int = 0,
+    teacher_lm: Any = None,
+    cache: EvalCache | None = None,
+) -> Tuned:
+    """Compile EditorModule on the edit outcomes of `tasks` and measure it on held-out proposals."""
+    import dspy
+
+    pool = learnable(outcomes, tasks)
+    random.Random(seed).shuffle(pool)
+    cut = round(len(pool) * holdout) if len(pool) > 1 else 0
+    held, train = pool[:cut], pool[cut:]
+    gain = EditGain(task_lm, tasks, outcomes, cache)
+    module = new_editor_module()
+    if bootstrapped > 0 and train:
+        optimizer = dspy.BootstrapFewShot(
+            metric=gain,
+            max_bootstrapped_demos=bootstrapped,
+            max_labeled_demos=0,
+            max_rounds=1,
+            teacher_settings={"lm": teacher_lm} if teacher_lm is not None else {},
+        )
+        with dspy.context(lm=editor_lm):
+            module = optimizer.compile(new_editor_module(), trainset=[editor_example(o) for o in train])
+    predictor = module.propose
+    fresh = len(predictor.demos)
+    winners = sorted(
+        (o for o in train if (o.gain or 0) > 0 and (o.val_gain is None or o.val_gain >= 0)),
+        key=lambda o: -(o.gain or 0),
+    )
+    predictor.demos = [*predictor.demos, *(editor_example(o) for o in winners[: max(0, demos - fresh)])]
+    measured = {
+        "pool": len(pool),
+        "train": len(train),
+        "bootstrapped_demos": fresh,
+        "recorded_demos": len(predictor.demos) - fresh,
+        "holdout": measure_editor(held, gain, editor_lm, module) if held else None,
+    }
+    return Tuned(module=module, priors=learn_priors(outcomes), measured=measured)
+
+
+def measure_editor(held: Sequence[EditOutcome], gain: EditGain, editor_lm: Any, tuned: Any) -> dict[str, Any]:
+    """The untuned and the tuned editor on the same held-out parents and evidence: per editor, the
+    share of proposals with a usable edit, the share whose measured gain is positive, and the mean
+    gain per call (an unusable edit gains 0)."""
+    out: dict[str, Any] = {"n": len(held)}
+    for name, module in (("untuned", new_editor_module()), ("tuned", tuned)):
+        editor = DSPyEditor(editor_lm, module)
+        gains = []
+        for o in held:
+            assert o.evidence is not None
+            proposal = editor.propose(o.parent, o.evidence, 1)
+            gains.append(gain.of_edits(o, proposal.edits))
+        usable = [g for g in gains if g is not None]
+        out[name] = {
+            "usable": len(usable) / len(gains),
+            "positive": sum(g > 0 for g in usable) / len(gains),
+            "mean_gain": sum(usable) / len(gains),
+        }
+    return out
