@@ -82,6 +82,7 @@ def tune_from_tasks(
         seed=seed,
         n_train=n_train,
         n_val=n_val,
+        n_test=1,  # tuning never looks at test data
         data_dir=data_dir,
         task_lm=task_lm or LMConfig(),
         **({"editor_lm": editor_lm} if editor_lm is not None else {}),
