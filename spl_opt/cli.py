@@ -151,6 +151,13 @@ def _tune_parser(sub: Any) -> None:
     add("--teacher-model", help="a stronger LM that writes candidate edits offline (measured all the same)")
     add("--demos", type=int, default=4, help="demonstrations in the tuned editor (default 4)")
     add("--bootstrap", type=int, default=2, help="of which freshly written and measured (default 2)")
+    add(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="CALLS",
+        help="evolve the editor's instructions with dspy.GEPA in this many measured edits (default 0: off)",
+    )
     add("--train", type=int, default=30)
     add("--val", type=int, default=30)
     add("--seed", type=int, default=0)
@@ -177,6 +184,7 @@ def _tune(args: argparse.Namespace) -> int:
         else None,
         demos=args.demos,
         bootstrapped=args.bootstrap,
+        instruction_calls=args.instructions,
         seed=args.seed,
         n_train=args.train,
         n_val=args.val,

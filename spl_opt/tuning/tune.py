@@ -120,8 +120,8 @@ class EditGain:
             self._evaluators[task] = local_evaluator(self.program, scorer, self.cache)
         return self._evaluators[task]
 
-    def of_edits(self, outcome: EditOutcome, edits: Sequence[Edit]) -> float | None:
-        """Child minus parent for `edits` applied to the outcome's parent; None for no usable edit."""
+    def scores(self, outcome: EditOutcome, edits: Sequence[Edit]) -> tuple[float, float] | None:
+        """(parent, child) accuracy for `edits` applied to the outcome's parent; None for no usable edit."""
         if not edits or outcome.evidence is None:
             return None
         try:
@@ -135,15 +135,42 @@ class EditGain:
                 _request(child, examples),
             ]
         )
-        return new.objectives.accuracy - parent.objectives.accuracy
+        return parent.objectives.accuracy, new.objectives.accuracy
+
+    def of_edits(self, outcome: EditOutcome, edits: Sequence[Edit]) -> float | None:
+        """Child minus parent for `edits` applied to the outcome's parent; None for no usable edit."""
+        scored = self.scores(outcome, edits)
+        return None if scored is None else scored[1] - scored[0]
+
+    def _judge(self, example: Any, prediction: Any) -> tuple[float | None, str]:
+        outcome = self._outcomes.get(_key(example.playbook, example.evidence))
+        if outcome is None:
+            return None, "unknown parent and evidence"
+        edit = edit_from_prediction(outcome.parent, prediction)
+        scored = self.scores(outcome, (edit,)) if edit is not None else None
+        if edit is None or scored is None:
+            return None, "The edit could not be read or does not fit the playbook: nothing was tested."
+        before, after = scored
+        verdict = "raised" if after > before else "lowered" if after < before else "did not change"
+        return after - before, (
+            f"The {edit.op} edit ({edit.text[:200]!r}) {verdict} the assistant's accuracy on these examples "
+            f"from {before:.2f} to {after:.2f}."
+        )
 
     def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float | bool:
-        outcome = self._outcomes.get(_key(example.playbook, example.evidence))
-        edit = edit_from_prediction(outcome.parent, prediction) if outcome is not None else None
-        gain = self.of_edits(outcome, (edit,)) if outcome is not None and edit is not None else None
+        gain, _ = self._judge(example, prediction)
         if trace is not None:
             return gain is not None and gain > 0
         return gain or 0.0
+
+    def gepa(
+        self, gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None
+    ) -> Any:
+        """The gain with feedback, as `dspy.GEPA` wants its metric."""
+        import dspy
+
+        gain, feedback = self._judge(gold, pred)
+        return dspy.Prediction(score=gain or 0.0, feedback=feedback)
 
 
 def _request(playbook: Playbook, examples: tuple[Example, ...]) -> Any:
@@ -182,8 +209,16 @@ def tune_editor(
     seed: int = 0,
     teacher_lm: Any = None,
     cache: EvalCache | None = None,
+    instruction_calls: int = 0,
+    reflection_lm: Any = None,
 ) -> Tuned:
-    """Compile EditorModule on the edit outcomes of `tasks` and measure it on held-out proposals."""
+    """Compile EditorModule on the edit outcomes of `tasks` and measure it on held-out proposals.
+
+    With `instruction_calls` > 0, `dspy.GEPA` first evolves the editor's own instructions within that
+    many metric calls (each a measured edit), reflecting with `reflection_lm` (default: the teacher,
+    else the editor LM); the
+    demonstrations are then bootstrapped on top of the evolved instructions.
+    """
     import dspy
 
     pool = learnable(outcomes, tasks)
@@ -192,6 +227,18 @@ def tune_editor(
     held, train = pool[:cut], pool[cut:]
     gain = EditGain(task_lm, tasks, outcomes, cache)
     module = new_editor_module()
+    examples = [editor_example(o) for o in train]
+    if instruction_calls > 0 and len(train) > 1:
+        evolver = dspy.GEPA(
+            metric=gain.gepa,
+            max_metric_calls=instruction_calls,
+            reflection_lm=reflection_lm or teacher_lm or editor_lm,
+            reflection_minibatch_size=min(3, len(examples)),
+            num_threads=1,
+            seed=seed,
+        )
+        with dspy.context(lm=editor_lm):
+            module = evolver.compile(new_editor_module(), trainset=examples, valset=examples)
     if bootstrapped > 0 and train:
         optimizer = dspy.BootstrapFewShot(
             metric=gain,
@@ -201,7 +248,7 @@ def tune_editor(
             teacher_settings={"lm": teacher_lm} if teacher_lm is not None else {},
         )
         with dspy.context(lm=editor_lm):
-            module = optimizer.compile(new_editor_module(), trainset=[editor_example(o) for o in train])
+            module = optimizer.compile(module, trainset=examples)
     predictor = module.propose
     fresh = len(predictor.demos)
     winners = sorted(
@@ -210,6 +257,7 @@ def tune_editor(
     )
     predictor.demos = [*predictor.demos, *(editor_example(o) for o in winners[: max(0, demos - fresh)])]
     measured = {
+        "instructions": str(predictor.signature.instructions),
         "pool": len(pool),
         "train": len(train),
         "bootstrapped_demos": fresh,

@@ -1,3 +1,6 @@
+import json
+import re
+
 from spl_opt import optimize
 from spl_opt.core.protocols import Evidence, EvidenceItem
 from spl_opt.core.records import Edit, Playbook
@@ -15,7 +18,7 @@ BAD = "Be polite and friendly."
 def follows_demos(system: str, conversation: str) -> str:
     """An editor LM that writes the good edit only once a demonstration shows it (the parents and
     evidence it is shown never hold the hint themselves)."""
-    return editor_reply("add", GOOD if HINT in conversation else BAD)
+    return editor_reply("add", GOOD if HINT in system + conversation else BAD)
 
 
 def _evidence(task, start):
@@ -125,3 +128,30 @@ def test_tune_editor_command_needs_tasks_or_runs_and_a_bad_editor_is_one_line(tm
         == 2
     )
     assert "is not a tuned editor" in capsys.readouterr().err
+
+
+def test_gepa_evolves_the_editors_own_instructions_from_measured_gains(toy_task, task_lm):
+    editor_lm = scripted_lm(follows_demos, conversation=True, temperature=0.7)
+    instruction = f"Propose one edit. When sums go wrong, write: {HINT}."
+
+    def reflect(system: str, user: str) -> str:  # every output field asked for holds the instruction
+        fields = re.search(r"Your output fields are:\n(.*?)All interactions", system, re.S)
+        names = re.findall(r"^\d+\. `(\w+)`", fields.group(1), re.M) if fields else ["new_instruction"]
+        if "JSON object" in system:
+            return json.dumps(dict.fromkeys(names, instruction))
+        return "\n\n".join(f"[[ ## {n} ## ]]\n{instruction}" for n in names) + "\n\n[[ ## completed ## ]]"
+
+    reflection = scripted_lm(reflect)
+    tuned = tune_editor(
+        _outcomes(toy_task),
+        {"toy": toy_task},
+        task_lm,
+        editor_lm,
+        demos=2,
+        bootstrapped=2,
+        holdout=0.5,
+        reflection_lm=reflection,
+        instruction_calls=12,
+    )
+    assert HINT in tuned.measured["instructions"]  # the evolved instructions, measured better
+    assert tuned.measured["holdout"]["tuned"]["mean_gain"] == 1.0
