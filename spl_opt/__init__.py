@@ -12,6 +12,7 @@ from spl_opt.core import Candidate, Edit, Evaluation, Example, ExampleResult, Pl
 __version__ = "0.1.0"
 
 __all__ = [
+    "SPL",
     "Candidate",
     "Edit",
     "Evaluation",
@@ -29,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from spl_opt.api import optimize
 
         return optimize
+    if name == "SPL":
+        from spl_opt.teleprompt import SPL
+
+        return SPL
     raise AttributeError(name)

@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spl_opt.export", "spl_opt.dashboard", "spl_opt.tuning"),
     ("spl_opt.report",),
     ("spl_opt.api", "spl_opt.cli"),  # entry points
+    ("spl_opt.teleprompt",),  # spl_opt.SPL, the DSPy optimizer over the API
     ("spl_opt",),  # the package's face: `optimize`, the records
 )
 
