@@ -32,6 +32,7 @@ from spl_opt.editor.dspy_editor import (
     render_evidence,
     render_playbook,
 )
+from spl_opt.editor.hygiene import clean_strategy_text, clean_title, first_sentences
 from spl_opt.engine.operator_choice import evidence_context
 from spl_opt.engine.runner import task_scorer
 from spl_opt.evaluators.cache import EvalCache
@@ -81,6 +82,18 @@ def editor_example(outcome: EditOutcome) -> Any:
     ).with_inputs("playbook", "evidence")
 
 
+def clean_demo(demo: Any) -> Any:
+    """A demonstration cut like the editor's own edits (`spl_opt.editor.hygiene`): a small editor copies
+    its demonstrations' length and wordiness, and a long answer is cut off at `max_tokens`."""
+    import dspy
+
+    fields = demo.toDict() if hasattr(demo, "toDict") else dict(demo)
+    fields["text"] = clean_strategy_text(str(fields.get("text", "")))
+    fields["title"] = clean_title(str(fields.get("title", "")))
+    fields["diagnosis"] = first_sentences(str(fields.get("diagnosis", "")), max_sentences=2)
+    return dspy.Example(**fields).with_inputs("playbook", "evidence")
+
+
 def evidence_examples(evidence: Evidence) -> tuple[Example, ...]:
     """The examples behind `evidence` (failures and successes), as the task program receives them."""
     items = (*evidence.failures, *evidence.successes)
@@ -90,8 +103,11 @@ def evidence_examples(evidence: Evidence) -> tuple[Example, ...]:
 
 
 class EditGain:
-    """The measured gain of an edit: the child's accuracy minus the parent's on the examples of the
-    outcome's evidence, both scored by the task LM through one evaluation cache.
+    """The measured gain of an edit: the child's accuracy minus the parent's on `extra` training
+    examples of its task that the edit's evidence did not show (the evidence's own examples only
+    when the task has no others), both scored by the task LM through one evaluation cache. An edit
+    that only fits the examples it was written from (say, "the answer is True" when every failure
+    shown expected True) does not score.
 
     As a DSPy metric (`metric(example, prediction, trace)`) it finds the outcome by the example's
     inputs; with a `trace` (bootstrapping) it says whether the gain is positive.
@@ -103,8 +119,10 @@ class EditGain:
         tasks: Mapping[str, TaskData],
         outcomes: Iterable[EditOutcome],
         cache: EvalCache | None = None,
+        extra: int = 10,
     ) -> None:
         self.tasks = dict(tasks)
+        self.extra = extra
         self.cache = cache or EvalCache()
         self.program = ChatProgram(task_lm)
         self._evaluators: dict[str, TaskEvaluator] = {}
@@ -128,7 +146,7 @@ class EditGain:
             child = apply_edits(outcome.parent, tuple(edits))
         except EditError:
             return None
-        examples = evidence_examples(outcome.evidence)
+        examples = self.examples(outcome)
         parent, new = self._evaluator(outcome.task).evaluate_many(
             [
                 _request(outcome.parent, examples),
@@ -136,6 +154,16 @@ class EditGain:
             ]
         )
         return parent.objectives.accuracy, new.objectives.accuracy
+
+    def examples(self, outcome: EditOutcome) -> tuple[Example, ...]:
+        """Up to `extra` training examples of the task that the evidence did not show, chosen by the
+        outcome's run and iteration (the same outcome is always measured on the same examples)."""
+        assert outcome.evidence is not None
+        shown = evidence_examples(outcome.evidence)
+        inputs = {e.input_text() for e in shown}
+        others = [e for e in self.tasks[outcome.task].train if e.input_text() not in inputs]
+        random.Random(f"{outcome.run}:{outcome.iteration}").shuffle(others)
+        return tuple(others[: self.extra]) or shown
 
     def of_edits(self, outcome: EditOutcome, edits: Sequence[Edit]) -> float | None:
         """Child minus parent for `edits` applied to the outcome's parent; None for no usable edit."""
@@ -250,6 +278,7 @@ def tune_editor(
         with dspy.context(lm=editor_lm):
             module = optimizer.compile(module, trainset=examples)
     predictor = module.propose
+    predictor.demos = [clean_demo(d) for d in predictor.demos]
     fresh = len(predictor.demos)
     winners = sorted(
         (o for o in train if (o.gain or 0) > 0 and (o.val_gain is None or o.val_gain >= 0)),

@@ -155,3 +155,20 @@ def test_gepa_evolves_the_editors_own_instructions_from_measured_gains(toy_task,
     )
     assert HINT in tuned.measured["instructions"]  # the evolved instructions, measured better
     assert tuned.measured["holdout"]["tuned"]["mean_gain"] == 1.0
+
+
+def test_an_edit_that_only_fits_the_examples_it_was_written_from_does_not_score(toy_task):
+    # every failure shown expects 4; "the answer is 4" fixes them and nothing else
+    task_lm = scripted_lm(lambda s, u: "Answer: 4" if "answer is 4" in s else "It is 0.")
+    outcome = _outcomes(toy_task)[0]
+    shown = toy_task.train[1]  # "What is 1 plus 3?" -> 4
+    evidence = Evidence(
+        failures=(
+            EvidenceItem(input=shown.input_text(), target="4", output="It is 0.", feedback="", score=0.0),
+        )
+    )
+    outcome = outcome.model_copy(update={"evidence": evidence})
+    gain = EditGain(task_lm, {"toy": toy_task}, [outcome])
+    cheat = Edit(op="add", title="t", text="The answer is 4.")
+    assert shown.id not in {e.id for e in gain.examples(outcome)}
+    assert gain.of_edits(outcome, (cheat,)) == 0.0
