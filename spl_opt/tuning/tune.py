@@ -82,12 +82,28 @@ def editor_example(outcome: EditOutcome) -> Any:
     ).with_inputs("playbook", "evidence")
 
 
+DEMO_EVIDENCE_ITEMS = 2
+DEMO_EVIDENCE_CHARS = 300
+
+
+def short_evidence(evidence: str) -> str:
+    """A demonstration's evidence block cut to its first examples, each to its first characters: every
+    demonstration is sent with each editor call, and the editor's context is small (4096 tokens for
+    the embedded models)."""
+    blocks = [b.strip() for b in evidence.split("### ") if b.strip()][:DEMO_EVIDENCE_ITEMS]
+    return "\n\n".join(
+        "### " + (b if len(b) <= DEMO_EVIDENCE_CHARS else b[:DEMO_EVIDENCE_CHARS] + "...") for b in blocks
+    )
+
+
 def clean_demo(demo: Any) -> Any:
-    """A demonstration cut like the editor's own edits (`spl_opt.editor.hygiene`): a small editor copies
-    its demonstrations' length and wordiness, and a long answer is cut off at `max_tokens`."""
+    """A demonstration cut like the editor's own edits (`spl_opt.editor.hygiene`) and with a short
+    evidence block: a small editor copies its demonstrations' length and wordiness, and a long
+    prompt or answer does not fit its context."""
     import dspy
 
     fields = demo.toDict() if hasattr(demo, "toDict") else dict(demo)
+    fields["evidence"] = short_evidence(str(fields.get("evidence", "")))
     fields["text"] = clean_strategy_text(str(fields.get("text", "")))
     fields["title"] = clean_title(str(fields.get("title", "")))
     fields["diagnosis"] = first_sentences(str(fields.get("diagnosis", "")), max_sentences=2)
@@ -120,9 +136,11 @@ class EditGain:
         outcomes: Iterable[EditOutcome],
         cache: EvalCache | None = None,
         extra: int = 10,
+        min_gain: float = 0.2,
     ) -> None:
         self.tasks = dict(tasks)
         self.extra = extra
+        self.min_gain = min_gain  # two of ten examples: one flip is within llama.cpp's own noise
         self.cache = cache or EvalCache()
         self.program = ChatProgram(task_lm)
         self._evaluators: dict[str, TaskEvaluator] = {}
@@ -187,8 +205,8 @@ class EditGain:
 
     def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float | bool:
         gain, _ = self._judge(example, prediction)
-        if trace is not None:
-            return gain is not None and gain > 0
+        if trace is not None:  # bootstrapping: keep an edit only if it won at least `min_gain`
+            return gain is not None and gain >= self.min_gain
         return gain or 0.0
 
     def gepa(
@@ -304,12 +322,16 @@ def measure_editor(held: Sequence[EditOutcome], gain: EditGain, editor_lm: Any, 
     for name, module in (("untuned", new_editor_module()), ("tuned", tuned)):
         editor = DSPyEditor(editor_lm, module)
         gains = []
+        errors = []
         for o in held:
             assert o.evidence is not None
             proposal = editor.propose(o.parent, o.evidence, 1)
             gains.append(gain.of_edits(o, proposal.edits))
+            if proposal.error:
+                errors.append(proposal.error[:200])
         usable = [g for g in gains if g is not None]
         out[name] = {
+            "errors": sorted(set(errors))[:3],
             "usable": len(usable) / len(gains),
             "positive": sum(g > 0 for g in usable) / len(gains),
             "mean_gain": sum(usable) / len(gains),

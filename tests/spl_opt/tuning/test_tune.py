@@ -172,3 +172,11 @@ def test_an_edit_that_only_fits_the_examples_it_was_written_from_does_not_score(
     cheat = Edit(op="add", title="t", text="The answer is 4.")
     assert shown.id not in {e.id for e in gain.examples(outcome)}
     assert gain.of_edits(outcome, (cheat,)) == 0.0
+
+
+def test_a_demonstrations_evidence_is_cut_to_fit_the_editors_context():
+    from spl_opt.tuning.tune import short_evidence
+
+    long = "\n\n".join(f"### WRONG example {i}\nInput: {'x' * 1000}" for i in range(4))
+    cut = short_evidence(long)
+    assert cut.count("### ") == 2 and len(cut) < 700 and cut.startswith("### WRONG example 0")
