@@ -148,3 +148,23 @@ def test_cli_run_on_ray_loads_the_embedded_model_in_its_actor(tmp_path):
     result = json.loads((run_dir / "result.json").read_text())
     assert 4 < result["search"]["rollouts"] <= 10 and len(result["best_test"]["results"]) == 4
     assert all(r["error"] is None for r in result["best_test"]["results"])
+
+
+def test_tune_editor_then_optimize_with_it_on_the_embedded_model(tmp_path):
+    editor = tmp_path / "editor"
+    tune = _spl(
+        "tune-editor", "--tasks", "letters", "--budget", "14", "--train", "6", "--val", "4",
+        "--demos", "1", "--bootstrap", "1", "--editor-model", "embedded:qwen-0.5b", "--out", str(editor),
+    )  # fmt: skip
+    out, _ = tune.communicate(timeout=900)
+    assert tune.returncode == 0, out
+    manifest = json.loads((editor / "manifest.json").read_text())
+    assert manifest["tasks"] == ["letters"] and manifest["models"]["editor"] == "embedded:qwen-0.5b"
+    assert (editor / "editor.json").exists() and manifest["measured"]["outcomes"] >= 1
+
+    run_dir = tmp_path / "run"
+    proc = _spl("optimize", "--task", "letters", "--rollouts", "14", "--run-dir", str(run_dir), "--editor",
+                str(editor), *TINY)  # fmt: skip
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert json.loads((run_dir / "config.json").read_text())["editor"] == str(editor)
