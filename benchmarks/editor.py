@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.peers.results import slug
 from spl_opt.config import RunConfig, SearchConfig
 from spl_opt.engine.result import RunReport
 from spl_opt.evaluators.stats import mean_ci
@@ -60,10 +61,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demos", type=int, default=4)
     p.add_argument("--out", default="benchmarks/results/editor")
     return p.parse_args(argv)
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
 def reached_at(history: Sequence[Sequence[float]], accuracy: float) -> int | None:
@@ -113,7 +110,7 @@ def run_arm(task: str, seed: int, editor: Path | None, args: argparse.Namespace,
         budget=Budget(max_rollouts=args.budget),
         search=SearchConfig(minibatch_size=args.minibatch),
         editor=str(editor) if editor is not None else None,
-        run_dir=str(out / "runs" / arm / f"{_slug(task)}-s{seed}"),
+        run_dir=str(out / "runs" / arm / f"{slug(task)}-s{seed}"),
         quiet=True,
     )
     start = time.monotonic()

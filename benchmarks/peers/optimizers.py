@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from benchmarks.peers.results import OPTIMIZER_ORDER
 from benchmarks.peers.spec import Outcome, RunSpec
 
@@ -36,9 +34,3 @@ def run_optimizer(name: str, spec: RunSpec) -> Outcome:
 
         return run_mipro(spec)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZER_ORDER)}")
-
-
-OPTIMIZERS: dict[str, Callable[[RunSpec], Outcome]] = {
-    name: (lambda spec, name=name: run_optimizer(name, spec))
-    for name in OPTIMIZER_ORDER  # type: ignore[misc]
-}

@@ -19,10 +19,6 @@ from spl_opt.search.guard import Choice
 class Event(Record):
     time: float = 0.0  # set when the journal writes the event
 
-    def same_as(self, other: Event) -> bool:
-        """The same event, ignoring when it was written (what a replay must reproduce)."""
-        return self.model_dump(exclude={"time"}) == other.model_dump(exclude={"time"})
-
 
 class CandidateEvent(Event):
     """A candidate is about to be evaluated for the first time."""

@@ -36,7 +36,7 @@ from spl_opt.editor.hygiene import clean_strategy_text, clean_title, first_sente
 from spl_opt.engine.operator_choice import evidence_context
 from spl_opt.engine.runner import task_scorer
 from spl_opt.evaluators.cache import EvalCache
-from spl_opt.evaluators.task import TaskEvaluator
+from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 from spl_opt.programs import ChatProgram
 from spl_opt.tuning.outcomes import EditOutcome
 
@@ -219,9 +219,7 @@ class EditGain:
         return dspy.Prediction(score=gain or 0.0, feedback=feedback)
 
 
-def _request(playbook: Playbook, examples: tuple[Example, ...]) -> Any:
-    from spl_opt.evaluators.task import EvalRequest
-
+def _request(playbook: Playbook, examples: tuple[Example, ...]) -> EvalRequest:
     return EvalRequest(Candidate(playbook=playbook), examples, "train")
 
 
