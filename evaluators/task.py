@@ -186,7 +186,7 @@ class TaskEvaluator:
         accuracy = sum(scored) / len(scored) if scored else 0.0
         objectives = Objectives(
             accuracy=accuracy,
-            length_tokens=self.length(request.candidate.prompt),
+            length_tokens=sum(self.length(text) for text in request.candidate.playbook.texts()),
             cost_tokens=sum(r.input_tokens + r.output_tokens for r in results),
         )
         return Evaluation(

@@ -102,6 +102,7 @@ class Worker:
                 feedback=f"No answer could be read from the output ({type(exc).__name__}): {short(message)}",
                 latency=latency,
                 outcome="no_answer",
+                steps=tuple(getattr(exc, "steps", ())),
             )
         return ExampleResult(
             example_id=example.id,
@@ -133,6 +134,7 @@ class Worker:
                 "output_tokens": output.output_tokens,
                 "latency": latency,
                 "outcome": outcome,
+                "steps": output.steps,
             }
         )
 

@@ -96,8 +96,10 @@ def optimize(
 ) -> OptimizeResult:
     """Learn a system prompt for `program` from evidence.
 
-    `program` is a DSPy module (its instructions are learned), an object following the Program
-    protocol, or None for a plain LM call (system prompt + the example's input as the user message).
+    `program` is a DSPy module (its instructions are learned; with several predictors, one playbook
+    per predictor), a factory of one as `"module:function"` (then `spl-opt export --format dspy`
+    rebuilds it), an object following the Program protocol, or None for a plain LM call (system
+    prompt + the example's input as the user message).
     `metric(example, prediction)` returns a score in [0, 1], optionally with feedback text (a tuple,
     or an object or dict with `score` and `feedback`). Rerunning with the same `run_dir` resumes;
     without `run_dir` the run works in a temporary directory, removed when it returns.
@@ -105,8 +107,11 @@ def optimize(
     `editor` is a tuned editor's directory (`spl-opt tune-editor`): the LM operator runs its program
     and the operator policy starts from its priors.
     """
-    from spl_opt.programs import ChatProgram, DSPyProgram, apply_prompt, seed_playbook
+    from spl_opt.programs import ChatProgram, DSPyProgram, apply_prompt, build_program, seed_playbook
 
+    factory = program if isinstance(program, str) else None
+    if factory is not None:
+        program = build_program(factory)
     task_lm = resolve_lm(lm)
     edit_lm = resolve_lm(editor_lm) if editor_lm is not None else task_lm
     splits = {
@@ -139,6 +144,7 @@ def optimize(
         budget=budget,
         search=search or SearchConfig(),
         editor=str(editor) if editor is not None else None,
+        program=factory,
     )
     with contextlib.ExitStack() as stack:
         directory = (

@@ -42,6 +42,7 @@ FLAG_KEYS: dict[str, str | None] = {
     "cpus_per_worker": "backend.cpus_per_worker",
     "seed": "seed",
     "seed_prompt": "seed_prompt",
+    "program": "program",
     "no_editor": None,
     "editor": "editor",
     "run_dir": "run_dir",
@@ -80,6 +81,11 @@ def _optimize_parser(sub: Any) -> None:
     _backend_flags(add)
     add("--seed", type=int, help="random seed for splits and search (default 0)")
     add("--seed-prompt", help="the starting system prompt")
+    add(
+        "--program",
+        help="a DSPy program as module:function, e.g. spl_opt.dspy_programs:extract_then_answer "
+        "(one playbook per predictor; default: one chat call)",
+    )
     add("--no-editor", action="store_true", default=None, help="use only the operators that need no LM")
     add("--editor", help="a tuned editor's directory (from `spl-opt tune-editor`)")
     add("--run-dir", help="where the run is saved (default runs/<task>-<time>)")

@@ -101,6 +101,12 @@ class RunConfig(Record):
     n_test: int = Field(50, ge=1)
     seed: int = 0
     seed_prompt: str | None = None
+    program: str | None = Field(
+        None,
+        description="a DSPy program to optimize, as an importable factory `module:function` "
+        "(each predictor gets its own playbook); default: one chat call",
+        pattern=r"^[\w.]+:\w+$",
+    )
     task_lm: LMConfig = Field(default_factory=LMConfig)
     editor_lm: LMConfig = Field(
         default_factory=lambda: LMConfig(model="embedded:qwen-1.5b", temperature=0.7, max_tokens=384)

@@ -22,11 +22,18 @@ def load_report(run_dir: Path) -> RunReport:
 
 
 def dspy_program(report: RunReport) -> object:
-    """A `dspy.Predict` over the task's input fields with the learned prompt as its instructions."""
+    """The learned DSPy program: the run's own program (rebuilt from its factory) with each
+    predictor's learned instructions, or for a chat run a `dspy.Predict` over the task's input fields
+    with the learned prompt as its instructions."""
     import dspy
 
+    prompt = report.search.best.candidate.prompt
+    if report.program:
+        from spl_opt.programs import apply_prompt, build_program
+
+        return apply_prompt(build_program(report.program), prompt)
     fields = ", ".join(report.input_fields)
-    return dspy.Predict(dspy.Signature(f"{fields} -> answer", report.search.best.candidate.prompt))
+    return dspy.Predict(dspy.Signature(f"{fields} -> answer", prompt))
 
 
 def export(run_dir: Path, fmt: str, out: Path | None = None) -> Path | None:

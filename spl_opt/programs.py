@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
+from spl_opt.core.errors import ConfigError
 from spl_opt.core.protocols import ProgramOutput
-from spl_opt.core.records import Example, Playbook, content_hash
+from spl_opt.core.records import Example, Part, Playbook, Step, content_hash, split_prompt
 
 
 class ChatProgram:
@@ -67,32 +69,91 @@ class ChatProgram:
         )
 
 
+def load_factory(ref: str) -> Callable[[], Any]:
+    """The function a `module:function` reference names (a factory of DSPy programs); ConfigError,
+    in one line, when it cannot be imported."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"program {ref!r}: expected an importable factory as module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"program {ref!r}: cannot import {module_name} ({exc})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"program {ref!r}: {module_name} has no function {attr}")
+    return cast(Callable[[], Any], factory)
+
+
+def build_program(ref: str) -> Any:
+    """A fresh DSPy program from the factory `ref` names; ConfigError if it is not a DSPy module."""
+    program = load_factory(ref)()
+    if not hasattr(program, "named_predictors"):
+        raise ConfigError(
+            f"program {ref!r}: the factory returned {type(program).__name__}, not a DSPy module"
+        )
+    return program
+
+
 def predictors(module: Any) -> list[Any]:
     """The predictors of a DSPy module, in DSPy's named order."""
     return [p for _, p in module.named_predictors()]
 
 
 def seed_playbook(module: Any) -> Playbook:
-    """The starting playbook of a DSPy program: its single predictor's instructions as the preamble."""
-    preds = predictors(module)
-    if not preds:
+    """The starting playbook of a DSPy program: a single predictor's instructions as the preamble; for
+    several predictors one part per predictor, each starting from that predictor's instructions."""
+    named = list(module.named_predictors())
+    if not named:
         raise ValueError("the DSPy program has no predictors to optimize")
-    return Playbook(preamble=preds[0].signature.instructions if len(preds) == 1 else "")
+    if len(named) == 1:
+        return Playbook(preamble=named[0][1].signature.instructions)
+    return Playbook(
+        parts=tuple(
+            Part(name=name, playbook=Playbook(preamble=p.signature.instructions)) for name, p in named
+        )
+    )
 
 
 def apply_prompt(module: Any, prompt: str) -> Any:
     """A deep copy of `module` with the learned prompt applied.
 
-    A single predictor's instructions become the prompt; with several predictors the prompt is appended
-    to each predictor's own instructions, so they keep their distinct roles.
+    A single predictor's instructions become the prompt. With several predictors, a rendered
+    multi-part playbook gives each predictor its own part; any other prompt (one shared playbook) is
+    appended to each predictor's own instructions, so they keep their distinct roles.
     """
     program = module.deepcopy()
-    preds = predictors(program)
-    for pred in preds:
-        base = pred.signature.instructions if len(preds) > 1 else ""
-        text = f"{base}\n\n{prompt}".strip() if base else prompt
+    named = list(program.named_predictors())
+    parts = split_prompt(prompt, [name for name, _ in named]) if len(named) > 1 else None
+    for name, pred in named:
+        if parts is not None:
+            text = parts[name]
+        else:
+            base = pred.signature.instructions if len(named) > 1 else ""
+            text = f"{base}\n\n{prompt}".strip() if base else prompt
         pred.signature = pred.signature.with_instructions(text)
     return program
+
+
+def _fields_text(values: Any) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in dict(values).items())
+
+
+def steps_of(program: Any, trace: Sequence[Any]) -> tuple[Step, ...]:
+    """The steps of a DSPy trace (predictor, inputs, prediction), named as the program names them."""
+    names = {id(p): name for name, p in program.named_predictors()}
+    return tuple(
+        Step(
+            name=names.get(id(pred), type(pred).__name__),
+            input=_clip(_fields_text(inputs)),
+            output=_clip(_fields_text(prediction.items())),
+        )
+        for pred, inputs, prediction in trace
+    )
+
+
+def _clip(text: str, limit: int = 1500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class DSPyProgram:
@@ -120,10 +181,18 @@ class DSPyProgram:
         import dspy
 
         program = self._program_for(system_prompt)
-        with dspy.context(lm=self.lm, track_usage=True):
-            prediction = program(**copy.deepcopy(example.inputs))
+        trace: list[Any] = []
+        try:
+            with dspy.context(lm=self.lm, track_usage=True, trace=trace):
+                prediction = program(**copy.deepcopy(example.inputs))
+        except Exception as exc:
+            exc.steps = steps_of(program, trace)  # type: ignore[attr-defined]
+            raise
         usage = prediction.get_lm_usage() or {}
         tokens_in = sum(u.get("prompt_tokens") or 0 for u in usage.values())
         tokens_out = sum(u.get("completion_tokens") or 0 for u in usage.values())
         text = "\n".join(f"{k}: {v}" for k, v in prediction.items())
-        return ProgramOutput(value=prediction, text=text, input_tokens=tokens_in, output_tokens=tokens_out)
+        steps = steps_of(program, trace) if len(predictors(program)) > 1 else ()
+        return ProgramOutput(
+            value=prediction, text=text, input_tokens=tokens_in, output_tokens=tokens_out, steps=steps
+        )

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "spl_opt.tasks",
         "spl_opt.lm",
         "spl_opt.programs",
+        "spl_opt.dspy_programs",
         "spl_opt.config_file",
         "spl_opt.testing",
     ),

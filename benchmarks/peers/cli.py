@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="tasks, comma separated: letters, gsm8k, bbh:<name>, or a .json/.jsonl data file",
     )
     parser.add_argument("--optimizers", type=_optimizers, default=list(OPTIMIZER_ORDER))
+    parser.add_argument(
+        "--program",
+        choices=["chat", "two-step"],
+        default="chat",
+        help="what is optimized: one chat call's system prompt, or the instructions of each step of "
+        "spl_opt.dspy_programs.ExtractThenAnswer (the budget then counts program runs, 2 LM calls each)",
+    )
     parser.add_argument("--budget", type=_positive, default=200, help="task-LM rollouts per run")
     parser.add_argument("--seed", type=int, default=0, help="data split and optimizers' random seed")
     parser.add_argument("--train", type=_positive, default=30)

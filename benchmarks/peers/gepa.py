@@ -1,6 +1,7 @@
-"""dspy.GEPA on the shared program: `max_metric_calls` = the budget (one metric call = one program run =
-one task-LM call here), the reflection LM = the editor. GEPA checks the budget before each iteration,
-so it may finish the iteration in flight (two minibatches plus one validation pass) and overshoot."""
+"""dspy.GEPA on the shared program: `max_metric_calls` = the budget (one metric call = one program run:
+one task-LM call for the chat program, two for two-step), the reflection LM = the editor. GEPA checks
+the budget before each iteration, so it may finish the iteration in flight (two minibatches plus one
+validation pass) and overshoot."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import dspy
 
 from benchmarks.peers.metering import Usage
-from benchmarks.peers.program import SharedMetric, SystemPromptProgram, program_prompt, to_dspy
+from benchmarks.peers.program import SharedMetric, learned_prompt, student, to_dspy
 from benchmarks.peers.spec import Outcome, RunSpec, best_so_far
 
 
@@ -32,7 +33,7 @@ def run_gepa(spec: RunSpec) -> Outcome:
     task = spec.task
     metric = SharedMetric(task)
     curve = _GEPACurve(spec.task_usage)
-    program = SystemPromptProgram(list(task.train[0].inputs), task.seed_prompt)
+    program = student(spec.program, task)
     gepa = dspy.GEPA(
         metric=metric.gepa,
         max_metric_calls=spec.budget,
@@ -48,7 +49,7 @@ def run_gepa(spec: RunSpec) -> Outcome:
     results = learned.detailed_results
     stopped = "rollout budget" if (results.total_metric_calls or 0) >= spec.budget else "time budget"
     return Outcome(
-        prompt=program_prompt(learned),
+        prompt=learned_prompt(spec.program, learned),
         val_accuracy=float(results.val_aggregate_scores[results.best_idx]),
         curve=best_so_far(curve.points),
         optimizer_rollouts=results.total_metric_calls,

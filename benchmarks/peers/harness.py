@@ -21,16 +21,18 @@ from typing import Any
 from benchmarks.peers.cli import parse_args
 from benchmarks.peers.metering import Usage, counted_lm
 from benchmarks.peers.optimizers import run_optimizer
+from benchmarks.peers.program import CALLS_PER_RUN, seed_prompt, student
 from benchmarks.peers.report import one_line, write_outputs
 from benchmarks.peers.results import PeerRun, TestScore, read_result, result_path, slug
 from benchmarks.peers.spec import RunSpec
 from spl_opt.core.errors import ConfigError, DataError
+from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Example, TaskData
 from spl_opt.engine.runner import task_scorer
 from spl_opt.evaluators.length import LengthCounter
 from spl_opt.evaluators.stats import mean_ci
 from spl_opt.lm.config import LMConfig
-from spl_opt.programs import ChatProgram
+from spl_opt.programs import ChatProgram, DSPyProgram
 from spl_opt.tasks.registry import resolve_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,16 +73,23 @@ def fresh(engine: Any) -> Any:
 
 
 def evaluate_prompt(
-    prompt: str, examples: Sequence[Example], task: TaskData, models: Models
+    prompt: str, examples: Sequence[Example], task: TaskData, models: Models, program: str = "chat"
 ) -> tuple[list[float], Usage]:
-    """Scores of `prompt` on `examples` with ChatProgram and the task scorer; a failed call scores 0."""
+    """Scores of `prompt` on `examples` with the task scorer; a failed call scores 0. The chat
+    program is `ChatProgram`; two-step is `ExtractThenAnswer` with each step's part of the prompt,
+    scored on its answer."""
     usage = Usage()
-    program = ChatProgram(counted_lm(fresh(models.task_engine), models.task_config, usage))
+    lm = counted_lm(fresh(models.task_engine), models.task_config, usage)
+    runnable: Any = ChatProgram(lm) if program == "chat" else DSPyProgram(student(program, task), lm)
     scorer = task_scorer(task)
     scores: list[float] = []
     for example in examples:
         try:
-            scores.append(float(scorer(example, program.run(prompt, example))[0]))
+            out = runnable.run(prompt, example)
+            if program != "chat":
+                answer = str(getattr(out.value, "answer", "") or "")
+                out = ProgramOutput(value=answer, text=answer)
+            scores.append(float(scorer(example, out)[0]))
         except Exception:
             scores.append(0.0)
     return scores, usage
@@ -130,6 +139,7 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
         "editor_max_tokens": args.editor_max_tokens,
         "editor_ctx": args.editor_ctx,
         "mipro_candidates": args.mipro_candidates,
+        "program": args.program,
     }
 
 
@@ -158,6 +168,7 @@ def run_one(
         editor_temperature=models.editor_config.temperature,
         runs_dir=Path(args.runs) / slug(task.name),
         mipro_candidates=args.mipro_candidates,
+        program=args.program,
     )
     record: dict[str, Any] = {
         "task": task.name,
@@ -194,11 +205,11 @@ def run_one(
     val_accuracy = outcome.val_accuracy
     curve = outcome.curve
     if optimizer == "seed":  # measured here, outside the budget: no optimizer spent rollouts on it
-        val_scores, val_usage = evaluate_prompt(outcome.prompt, task.val, task, models)
+        val_scores, val_usage = evaluate_prompt(outcome.prompt, task.val, task, models, args.program)
         val_accuracy = mean_ci(val_scores)[0]
         curve = [(0, val_accuracy)]
     test_start = time.monotonic()
-    test_scores, test_usage = evaluate_prompt(outcome.prompt, task.test, task, models)
+    test_scores, test_usage = evaluate_prompt(outcome.prompt, task.test, task, models, args.program)
     test_seconds = time.monotonic() - test_start
     mean, low, high = mean_ci(test_scores)
     record.update(
@@ -212,7 +223,7 @@ def run_one(
         ),
         val_accuracy=val_accuracy,
         rollouts=task_usage.calls,
-        overshoot=max(0, task_usage.calls - args.budget),
+        overshoot=max(0, task_usage.calls // CALLS_PER_RUN[args.program] - args.budget),
         optimizer_reported_rollouts=outcome.optimizer_rollouts,
         editor_calls=editor_usage.calls,
         tokens={
@@ -233,8 +244,8 @@ def run_one(
         },
         prompt=outcome.prompt,
         prompt_tokens=models.count_tokens(outcome.prompt),
-        seed_prompt=task.seed_prompt,
-        seed_prompt_tokens=models.count_tokens(task.seed_prompt),
+        seed_prompt=seed_prompt(args.program, task),
+        seed_prompt_tokens=models.count_tokens(seed_prompt(args.program, task)),
         curve=[(int(r), float(a)) for r, a in curve],
         stop_reason=outcome.stop_reason,
         details=_with_token_counts(outcome.details, models.count_tokens),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmarks.peers.program import seed_prompt
 from benchmarks.peers.results import OPTIMIZER_ORDER
 from benchmarks.peers.spec import Outcome, RunSpec
 
@@ -9,7 +10,7 @@ from benchmarks.peers.spec import Outcome, RunSpec
 def run_seed(spec: RunSpec) -> Outcome:
     """No optimization: the task's seed prompt (the harness measures its validation accuracy)."""
     return Outcome(
-        prompt=spec.task.seed_prompt,
+        prompt=seed_prompt(spec.program, spec.task),
         val_accuracy=None,
         curve=[],
         optimizer_rollouts=0,
@@ -29,6 +30,8 @@ def run_optimizer(name: str, spec: RunSpec) -> Outcome:
         from benchmarks.peers.gepa import run_gepa
 
         return run_gepa(spec)
+    if name == "mipro" and spec.program != "chat":
+        raise ValueError("mipro runs only on --program chat (its two-step run is not implemented)")
     if name == "mipro":
         from benchmarks.peers.mipro import run_mipro
 

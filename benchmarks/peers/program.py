@@ -15,50 +15,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import dspy
-from dspy.adapters.base import Adapter
 
 from spl_opt.core.protocols import ProgramOutput, Scorer
 from spl_opt.core.records import Example, TaskData
+from spl_opt.dspy_programs import PLAIN_CHAT, PlainChatAdapter
 from spl_opt.engine.runner import task_scorer
 
+__all__ = [
+    "PLAIN_CHAT",
+    "PlainChatAdapter",
+    "SharedMetric",
+    "SystemPromptProgram",
+    "learned_prompt",
+    "program_prompt",
+    "seed_prompt",
+    "student",
+    "to_dspy",
+]
+
 ANSWER = "answer"
-
-
-def _input_text(names: Sequence[str], inputs: dict[str, Any]) -> str:
-    return Example(id="", inputs={k: str(inputs[k]) for k in names}, target="").input_text()
-
-
-class PlainChatAdapter(Adapter):
-    """Formats a single-output signature as ChatProgram's call: the instructions as the system message,
-    the inputs as the user message (the single field's value, or `name: value` lines), and parses the
-    whole reply, empty or not, as the output field. Demos (none in this benchmark) become turns."""
-
-    def format(
-        self, signature: Any, demos: list[dict[str, Any]], inputs: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        names = list(signature.input_fields)
-        (output,) = signature.output_fields
-        messages: list[dict[str, Any]] = []
-        if signature.instructions:
-            messages.append({"role": "system", "content": signature.instructions})
-        for demo in demos:
-            messages.append({"role": "user", "content": _input_text(names, demo)})
-            messages.append({"role": "assistant", "content": str(demo.get(output, ""))})
-        messages.append({"role": "user", "content": _input_text(names, inputs)})
-        return messages
-
-    def parse(self, signature: Any, completion: str) -> dict[str, Any]:
-        (output,) = signature.output_fields
-        return {output: completion}
-
-    def _call_postprocess(
-        self, processed_signature: Any, original_signature: Any, outputs: list[Any], lm: Any, lm_kwargs: Any
-    ) -> list[dict[str, Any]]:
-        texts = [(o.get("text") if isinstance(o, dict) else o) or "" for o in outputs]
-        return [self.parse(original_signature, text) for text in texts]
-
-
-PLAIN_CHAT = PlainChatAdapter()
 
 
 class SystemPromptProgram(dspy.Module):
@@ -73,6 +48,45 @@ class SystemPromptProgram(dspy.Module):
     def forward(self, **inputs: Any) -> Any:
         with dspy.context(adapter=PLAIN_CHAT):
             return self.predict(**inputs)
+
+
+PROGRAMS = ("chat", "two-step")
+CALLS_PER_RUN = {"chat": 1, "two-step": 2}  # task-LM calls per program run (the budget counts runs)
+TWO_STEP = "spl_opt.dspy_programs:extract_then_answer"
+
+
+def student(kind: str, task: TaskData) -> Any:
+    """The program every optimizer starts from: the one chat call with the task's seed prompt, or the
+    two-step `ExtractThenAnswer` with its own instructions."""
+    if kind == "two-step":
+        from spl_opt.programs import build_program
+
+        return build_program(TWO_STEP)
+    return SystemPromptProgram(list(task.train[0].inputs), task.seed_prompt)
+
+
+def seed_prompt(kind: str, task: TaskData) -> str:
+    """The starting prompt as the harness scores it (a multi-part playbook for two-step)."""
+    if kind == "two-step":
+        from spl_opt.programs import seed_playbook
+
+        return seed_playbook(student(kind, task)).render()
+    return task.seed_prompt
+
+
+def learned_prompt(kind: str, program: Any) -> str:
+    """The learned prompt of an optimized program: the chat call's system prompt, or each step's
+    instructions as a multi-part playbook (refuses a program that gained demos)."""
+    if kind != "two-step":
+        return program_prompt(program)
+    from spl_opt.core.records import Part, Playbook
+
+    parts = []
+    for name, predictor in program.named_predictors():
+        if predictor.demos:
+            raise RuntimeError("the learned program has demos: it is no longer a prompt-only program")
+        parts.append(Part(name=name, playbook=Playbook(preamble=str(predictor.signature.instructions))))
+    return Playbook(parts=tuple(parts)).render()
 
 
 def program_prompt(program: Any) -> str:

@@ -28,6 +28,7 @@ class RunSpec:
     runs_dir: Path
     mipro_candidates: int = 6
     echo: bool = True
+    program: str = "chat"  # the program optimized: "chat" (one call) or "two-step" (extract, then answer)
 
 
 @dataclass

@@ -49,3 +49,26 @@ def apply_edits(playbook: Playbook, edits: Iterable[Edit]) -> Playbook:
     for edit in edits:
         playbook = apply_edit(playbook, edit)
     return playbook
+
+
+def apply_edits_to(playbook: Playbook, part: str, edits: Iterable[Edit]) -> Playbook:
+    """`playbook` with `edits` applied to its part `part` (to the whole playbook when `part` is "")."""
+    if not part:
+        return apply_edits(playbook, edits)
+    return playbook.with_part(part, apply_edits(playbook.part(part), edits))
+
+
+def ablations(playbook: Playbook) -> list[tuple[str, Strategy, Playbook]]:
+    """For each strategy (of each part): its key (`id`, or `part/id` in a multi-part playbook), the
+    strategy, and the playbook without it."""
+
+    def without(pb: Playbook, i: int) -> Playbook:
+        return pb.model_copy(update={"strategies": pb.strategies[:i] + pb.strategies[i + 1 :]})
+
+    if not playbook.parts:
+        return [(s.id, s, without(playbook, i)) for i, s in enumerate(playbook.strategies)]
+    return [
+        (f"{p.name}/{s.id}", s, playbook.with_part(p.name, without(p.playbook, i)))
+        for p in playbook.parts
+        for i, s in enumerate(p.playbook.strategies)
+    ]

@@ -17,6 +17,7 @@ from spl_opt.core.records import (
     Playbook,
     Proposal,
     Record,
+    Step,
 )
 
 T = TypeVar("T")
@@ -120,18 +121,22 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class ProgramOutput:
-    """What a program produced for one example: the raw value (text or a DSPy prediction), its text."""
+    """What a program produced for one example: the raw value (text or a DSPy prediction), its text,
+    and for a multi-step program each step's input and output (the evidence for editing that step)."""
 
     value: object
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    steps: tuple[Step, ...] = ()
 
 
 class Program(Protocol):
     """A task program that runs with a given system prompt.
 
-    `run` may raise (LM errors, unparseable output); the evaluator records that as a failed example.
+    `run` may raise (LM errors, unparseable output); the evaluator records that as a failed example
+    (an exception with a `steps` attribute keeps the trace of the steps that ran before it).
+    `system_prompt` is a rendered playbook; a multi-step program reads its parts with `split_prompt`.
     `cache_namespace` identifies the program and its LM, so cached results are never mixed up.
     """
 

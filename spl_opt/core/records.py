@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,12 +60,35 @@ class Strategy(Record):
 
 
 class Playbook(Record):
-    """A system prompt as a preamble plus a list of strategies; `render()` gives the prompt text."""
+    """A system prompt as a preamble plus a list of strategies; `render()` gives the prompt text.
 
-    preamble: str
+    A program with several predictors has one playbook per predictor: a playbook whose `parts` are
+    (predictor name, playbook) pairs in the program's order, with no preamble or strategies of its
+    own. Its rendering is the parts' prompts, each under a `[step NAME]` line (`split_prompt` reads
+    them back), and its length is the sum of theirs.
+    """
+
+    preamble: str = ""
     strategies: tuple[Strategy, ...] = ()
+    parts: tuple[Part, ...] = ()
+
+    @model_validator(mode="after")
+    def _parts_stand_alone(self) -> Playbook:
+        if self.parts:
+            if self.preamble or self.strategies:
+                raise ValueError("a playbook with parts has no preamble or strategies of its own")
+            names = [p.name for p in self.parts]
+            if len(set(names)) != len(names):
+                raise ValueError(f"part names repeat: {names}")
+            if any(p.playbook.parts for p in self.parts):
+                raise ValueError("a part's playbook has no parts of its own")
+        return self
 
     def render(self) -> str:
+        if self.parts:
+            return "\n\n".join(
+                f"{STEP_MARK.format(p.name)}\n{p.playbook.render()}".strip() for p in self.parts
+            )
         if not self.strategies:
             return self.preamble.strip()
         lines = "\n".join(s.render() for s in self.strategies)
@@ -77,6 +101,56 @@ class Playbook(Record):
 
     def strategy(self, strategy_id: str) -> Strategy | None:
         return next((s for s in self.strategies if s.id == strategy_id), None)
+
+    def texts(self) -> tuple[str, ...]:
+        """The prompt of each part (or the one prompt): what length objectives count."""
+        return tuple(p.playbook.render() for p in self.parts) if self.parts else (self.render(),)
+
+    def part(self, name: str) -> Playbook:
+        """The playbook of part `name` (this playbook itself for ""); KeyError if there is none."""
+        if not name:
+            return self
+        for p in self.parts:
+            if p.name == name:
+                return p.playbook
+        raise KeyError(f"no part named {name!r} (parts: {[p.name for p in self.parts]})")
+
+    def with_part(self, name: str, playbook: Playbook) -> Playbook:
+        """This playbook with part `name` replaced by `playbook`."""
+        self.part(name)
+        parts = tuple(Part(name=name, playbook=playbook) if p.name == name else p for p in self.parts)
+        return self.model_copy(update={"parts": parts})
+
+
+STEP_MARK = "[step {}]"
+
+
+class Part(Record):
+    """The playbook of one predictor (step) of a multi-step program."""
+
+    name: str
+    playbook: Playbook
+
+
+Playbook.model_rebuild()
+
+
+def split_prompt(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
+    """The per-step prompts of a rendered multi-part playbook with these part names, in order; None
+    when `prompt` is not one (a single prompt)."""
+    lines = prompt.split("\n")
+    marks = [STEP_MARK.format(n) for n in names]
+    starts: list[int] = []
+    for mark in marks:
+        begin = starts[-1] + 1 if starts else 0
+        index = next((i for i in range(begin, len(lines)) if lines[i] == mark), None)
+        if index is None:
+            return None
+        starts.append(index)
+    if starts[0] != 0:
+        return None
+    ends = [*starts[1:], len(lines)]
+    return {name: "\n".join(lines[s + 1 : e]).strip() for name, s, e in zip(names, starts, ends, strict=True)}
 
 
 EditOp = Literal["add", "revise", "delete", "preamble"]
@@ -91,6 +165,7 @@ class Edit(Record):
     text: str = ""
     rationale: str = ""
     editor_id: str = ""
+    part: str = ""  # the predictor whose playbook it changed, in a multi-step program
 
 
 class Candidate(Record):
@@ -116,6 +191,14 @@ Outcome = Literal["correct", "wrong", "no_answer", "error"]
 final-answer marker, nothing to read); or the call failed (an infrastructure fault, not an answer)."""
 
 
+class Step(Record):
+    """What one predictor of a multi-step program got and gave on one example (its trace)."""
+
+    name: str
+    input: str
+    output: str
+
+
 class ExampleResult(Record):
     """The result of running one candidate on one example. `error` is set when the call failed.
 
@@ -133,6 +216,7 @@ class ExampleResult(Record):
     output_tokens: int = 0
     latency: float = 0.0
     outcome: Outcome = "wrong"
+    steps: tuple[Step, ...] = ()  # a multi-step program's trace, in call order
 
     @model_validator(mode="before")
     @classmethod
@@ -192,3 +276,11 @@ class Proposal(Record):
     latency: float = 0.0
     error: str | None = None
     raw: str = ""
+
+    def on_part(self, part: str) -> Proposal:
+        """This proposal with its edits marked as edits of part `part` (itself when `part` is "")."""
+        if not part:
+            return self
+        return self.model_copy(
+            update={"edits": tuple(e.model_copy(update={"part": part}) for e in self.edits)}
+        )

@@ -50,7 +50,12 @@ def ray_backend(config: RunConfig, task: TaskData, namespace: str) -> Any:
         threads = max(1, int(config.backend.cpus_per_worker))
         task_lm, editor_lm = _with_threads(task_lm, threads), _with_threads(editor_lm, threads)
     spec = WorkerSpec.for_task(
-        task, task_lm, editor_lm if uses_editor else None, namespace, editor=config.editor
+        task,
+        task_lm,
+        editor_lm if uses_editor else None,
+        namespace,
+        editor=config.editor,
+        program=config.program,
     )
     try:
         return RayBackend(

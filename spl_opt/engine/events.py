@@ -36,6 +36,8 @@ class ProposalEvent(Event):
     parent: str
     proposal: Proposal
     evidence: Evidence | None = None  # what the operator was shown (journals before it have none)
+    step: str = ""  # the predictor whose playbook was edited, in a multi-step program
+    blame: str = ""  # why that step was chosen
 
 
 class ScreenEvent(Event):

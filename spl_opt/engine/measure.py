@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from spl_opt.backends.local import local_evaluator
+from spl_opt.core.edits import ablations
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Playbook, TaskData
 from spl_opt.engine.journal import CACHE, read_config
@@ -20,16 +21,10 @@ from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 
 
 def without_each_strategy(playbook: Playbook) -> list[Candidate]:
-    """One candidate per strategy: the playbook with that strategy removed."""
+    """One candidate per strategy (of each part): the playbook with that strategy removed."""
     return [
-        Candidate(
-            playbook=playbook.model_copy(
-                update={"strategies": playbook.strategies[:i] + playbook.strategies[i + 1 :]}
-            ),
-            parents=(playbook.id,),
-            operator="ablate",
-        )
-        for i in range(len(playbook.strategies))
+        Candidate(playbook=ablated, parents=(playbook.id,), operator="ablate")
+        for _, _, ablated in ablations(playbook)
     ]
 
 
@@ -48,7 +43,7 @@ def best_so_far(members: Sequence[Member]) -> list[Candidate]:
 def run_evaluator(run_dir: Path) -> Iterator[tuple[TaskData, TaskEvaluator]]:
     """The run's task and an evaluator on its task LM and cache."""
     from spl_opt.config import validate_config
-    from spl_opt.engine.runner import chat_program, task_of, task_scorer, token_counter
+    from spl_opt.engine.runner import task_of, task_program, task_scorer, token_counter
     from spl_opt.lm.config import build_lm
 
     config = validate_config(read_config(run_dir))
@@ -59,7 +54,7 @@ def run_evaluator(run_dir: Path) -> Iterator[tuple[TaskData, TaskEvaluator]]:
         yield (
             task,
             local_evaluator(
-                chat_program(config, lm), task_scorer(task), cache, token_counter(lm, config.task_lm)
+                task_program(config, lm), task_scorer(task), cache, token_counter(lm, config.task_lm)
             ),
         )
     finally:

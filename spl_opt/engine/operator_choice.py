@@ -23,6 +23,7 @@ import random
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from spl_opt.core.edits import EditError, apply_edits_to
 from spl_opt.core.protocols import Evidence, Operator
 from spl_opt.core.records import Playbook
 
@@ -98,3 +99,19 @@ def choose_operator(weights: Mapping[str, float], rng: random.Random) -> str | N
         return None
     names = list(weights)
     return rng.choices(names, [weights[n] for n in names])[0]
+
+
+def repeats(
+    operator: Operator, whole: Playbook, step: str, evidence: Evidence, attempts: int, seen: Collection[str]
+) -> bool:
+    """Whether `operator` needs no LM (so is deterministic) and its child of `whole` (editing part
+    `step`, or the whole for "") on this evidence is a candidate already evaluated (in `seen`):
+    drawing it would waste the iteration."""
+    target = whole.part(step)
+    if operator.needs_lm or not operator.applies(target, evidence):
+        return False
+    proposal = operator.propose(target, evidence, attempts)
+    try:
+        return bool(proposal.edits) and apply_edits_to(whole, step, proposal.edits).id in seen
+    except EditError:
+        return False

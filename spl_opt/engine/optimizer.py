@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from spl_opt.config import SearchConfig
-from spl_opt.core.edits import EditError, apply_edits
+from spl_opt.core.edits import EditError, apply_edits_to
 from spl_opt.core.protocols import Evidence, Ledger, Member, Operator, Selector
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, Proposal
+from spl_opt.engine.blame import Blame
 from spl_opt.engine.events import (
     CandidateEvent,
     EventSink,
@@ -38,9 +39,10 @@ from spl_opt.engine.operator_choice import (
     choose_operator,
     evidence_context,
     operator_weights,
+    repeats,
 )
 from spl_opt.engine.result import RoleUsage, SearchResult
-from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, evidence_from
+from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, edit_target
 from spl_opt.evaluators.task import EvalRequest
 from spl_opt.search.acceptance import AcceptanceRule, BetterOrShorter
 from spl_opt.search.budget import Budget, exhausted
@@ -190,24 +192,21 @@ class Optimizer:
             return self._out_of_rollouts(i, "screening the parent")
         parent_eval = yield parent_request
         assert isinstance(parent_eval, Evaluation)
-        evidence = evidence_from(
-            parent_eval,
-            batch,
-            [m.candidate.playbook for m in self.front() if m is not parent],
-            rng.randrange(1 << 30),
-        )
-        op_name = self._choose_operator(rng, parent, evidence)
+        whole = parent.candidate.playbook
+        donors = [m.candidate.playbook for m in self.front() if m is not parent]
+        found, evidence = edit_target(parent_eval, batch, whole, donors, i, rng.randrange(1 << 30))
+        step = found.step if found is not None else ""
+        op_name = self._choose_operator(rng, whole, step, evidence)
         if op_name is None:
             return self._idle(i, "no operator applies")
-        proposal = yield ProposeRequest(
-            i, op_name, parent.candidate.playbook, evidence, self.search.editor_attempts
-        )
+        proposal = yield ProposeRequest(i, op_name, whole.part(step), evidence, self.search.editor_attempts)
         assert isinstance(proposal, Proposal)
-        self._record_proposal(i, op_name, parent, proposal, evidence)
+        proposal = proposal.on_part(step)
+        self._record_proposal(i, op_name, parent, proposal, evidence, found)
         if not proposal.edits:
             return self._idle(i, proposal.error or "no edit")
         try:
-            playbook = apply_edits(parent.candidate.playbook, proposal.edits)
+            playbook = apply_edits_to(whole, step, proposal.edits)
         except EditError as exc:
             return self._idle(i, f"edit does not fit: {exc}")
         child = Candidate(
@@ -278,34 +277,33 @@ class Optimizer:
         self.state.idle += 1
         self.events.emit(SkipEvent(iteration=i, reason=why))
 
-    def _choose_operator(self, rng: random.Random, parent: Member, evidence: Evidence) -> str | None:
-        """See `spl_opt.engine.operator_choice`."""
-        playbook = parent.candidate.playbook
+    def _choose_operator(
+        self, rng: random.Random, whole: Playbook, step: str, evidence: Evidence
+    ) -> str | None:
+        """See `spl_opt.engine.operator_choice`. `step` names the part edited ("" for the whole)."""
         weights = operator_weights(
             self.search.operators,
             self.operators,
             self.state.policy,
             evidence,
-            playbook,
+            whole.part(step),
             priors=self.search.operator_priors,
-            exhausted=[name for name in self.operators if self._repeats(name, playbook, evidence)],
+            exhausted=[
+                name
+                for name, op in self.operators.items()
+                if repeats(op, whole, step, evidence, self.search.editor_attempts, self.state.seen)
+            ],
         )
         return choose_operator(weights, rng)
 
-    def _repeats(self, name: str, parent: Playbook, evidence: Evidence) -> bool:
-        """Whether operator `name` needs no LM (so is deterministic) and its child for this parent and
-        evidence is a candidate already evaluated: drawing it would waste the iteration."""
-        operator = self.operators[name]
-        if operator.needs_lm or not operator.applies(parent, evidence):
-            return False
-        proposal = operator.propose(parent, evidence, self.search.editor_attempts)
-        try:
-            return bool(proposal.edits) and apply_edits(parent, proposal.edits).id in self.state.seen
-        except EditError:
-            return False
-
     def _record_proposal(
-        self, i: int, op_name: str, parent: Member, proposal: Proposal, evidence: Evidence
+        self,
+        i: int,
+        op_name: str,
+        parent: Member,
+        proposal: Proposal,
+        evidence: Evidence,
+        found: Blame | None,
     ) -> None:
         self.events.emit(
             ProposalEvent(
@@ -314,6 +312,8 @@ class Optimizer:
                 parent=parent.candidate.id,
                 proposal=proposal,
                 evidence=evidence,
+                step=found.step if found else "",
+                blame=found.reason if found else "",
             )
         )
         if proposal.input_tokens or proposal.output_tokens or self.operators[op_name].needs_lm:

@@ -55,4 +55,5 @@ class RunReport(Record):
     wall_seconds: float
     lm_seconds: float
     input_fields: tuple[str, ...] = ("question",)
+    program: str | None = None  # the DSPy program's factory (`module:function`), when it has one
     failed_calls: int = 0  # this session's task-LM calls that failed for good (excluded, retried on resume)

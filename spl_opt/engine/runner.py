@@ -217,6 +217,7 @@ def execute(
         wall_seconds=time.monotonic() - start,
         lm_seconds=lm_seconds,
         input_fields=tuple(task.train[0].inputs),
+        program=config.program,
         failed_calls=evaluator.failed_calls,
     )
     replay.emit(
@@ -256,11 +257,25 @@ def task_of(config: RunConfig) -> TaskData:
     )
 
 
-def chat_program(config: RunConfig, task_lm: Any) -> Program:
-    """The CLI's task program: one chat call, cached under the task LM's configuration."""
-    from spl_opt.programs import ChatProgram
+def task_program(config: RunConfig, task_lm: Any) -> Program:
+    """The CLI's task program, cached under the task LM's configuration: one chat call, or the DSPy
+    program `config.program` names."""
+    from spl_opt.programs import ChatProgram, DSPyProgram, build_program
 
+    if config.program:
+        namespace = f"dspy-{config.program}-{config.task_lm.cache_key()}"
+        return DSPyProgram(build_program(config.program), task_lm, namespace=namespace)
     return ChatProgram(task_lm, namespace=f"chat-{config.task_lm.cache_key()}")
+
+
+def seed_of(config: RunConfig, task: TaskData) -> Playbook:
+    """The run's seed playbook: `seed_prompt`, else a program's own instructions (one part per
+    predictor), else the task's seed prompt."""
+    if config.seed_prompt or not config.program:
+        return Playbook(preamble=config.seed_prompt or task.seed_prompt)
+    from spl_opt.programs import build_program, seed_playbook
+
+    return seed_playbook(build_program(config.program))
 
 
 def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path]:
@@ -275,6 +290,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         from spl_opt.editor.artifact import read_manifest
 
         read_manifest(Path(config.editor))  # a wrong path fails now, before any model loads
+    seed = seed_of(config, task)  # so does a program factory that cannot be imported
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
         raise RunDirError(
@@ -294,7 +310,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         describe = getattr(getattr(task_lm, "engine", None), "describe", None)
         if describe is not None:
             reporter.line(describe())
-        program = chat_program(config, task_lm)
+        program = task_program(config, task_lm)
         if config.backend.kind == "ray":
             ray = ray_backend(config, task, program.cache_namespace)
             backend = ray
@@ -322,7 +338,7 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
         task=task,
         program=program,
         scorer=task_scorer(task),
-        seed_playbook=Playbook(preamble=config.seed_prompt or task.seed_prompt),
+        seed_playbook=seed,
         operators=operators,
         config=config,
         run_dir=run_dir,

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from spl_opt.core.protocols import Evidence, Scorer
+from spl_opt.core.protocols import Evidence, Program, Scorer
 from spl_opt.core.records import Playbook, Proposal, Record, TaskData
 from spl_opt.evaluators.metrics import Score, exact_match, labels_of, numeric_match
 from spl_opt.evaluators.worker import Worker
@@ -62,6 +62,7 @@ class WorkerSpec(Record):
     task_lm: LMConfig
     editor_lm: LMConfig | None = None
     editor: str | None = None  # a tuned editor's directory, readable where the worker runs
+    program: str | None = None  # a DSPy program's factory, `module:function`, importable on the worker
     metric: Literal["numeric", "exact"] = "exact"
     labels: tuple[str, ...] | None = None
     namespace: str
@@ -74,6 +75,7 @@ class WorkerSpec(Record):
         editor_lm: LMConfig | None,
         namespace: str,
         editor: str | None = None,
+        program: str | None = None,
     ) -> WorkerSpec:
         labels = labels_of(e.target for e in (*task.train, *task.val))  # test data shapes nothing
         metric = "numeric" if task.metric == "numeric" else "exact"
@@ -81,6 +83,7 @@ class WorkerSpec(Record):
             task_lm=task_lm,
             editor_lm=editor_lm,
             editor=editor,
+            program=program,
             metric=metric,
             labels=labels,
             namespace=namespace,
@@ -89,9 +92,14 @@ class WorkerSpec(Record):
     def __call__(self) -> Worker:
         """Build the worker: the task LM now (a broken model fails here), the editor LM on first use."""
         from spl_opt.lm.config import build_lm
-        from spl_opt.programs import ChatProgram
+        from spl_opt.programs import ChatProgram, DSPyProgram, build_program
 
-        program = ChatProgram(build_lm(self.task_lm), namespace=self.namespace)
+        lm = build_lm(self.task_lm)
+        program: Program = (
+            DSPyProgram(build_program(self.program), lm, namespace=self.namespace)
+            if self.program
+            else ChatProgram(lm, namespace=self.namespace)
+        )
         editors = {"editor": LazyEditor(self.editor_lm, self.editor)} if self.editor_lm is not None else {}
         names = {c.api_key_env for c in (self.task_lm, self.editor_lm) if c is not None and c.api_key_env}
         secrets = tuple(v for v in (os.environ.get(n) for n in sorted(names)) if v)

@@ -8,11 +8,18 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from spl_opt.core.edits import ablations
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Evaluation
 from spl_opt.engine.result import RoleUsage, RunReport
 from spl_opt.engine.summary import accuracy_with_ci
-from spl_opt.report.lineage import ancestry, edit_diff, strategy_contributions
+from spl_opt.report.lineage import (
+    ancestry,
+    changed_parts,
+    edit_diff,
+    lineage_by_part,
+    strategy_contributions,
+)
 
 CAPTIONS = {
     "pareto": "Validation accuracy against prompt length; the Pareto front in orange.",
@@ -79,14 +86,15 @@ def _comparison(report: RunReport) -> str:
 
 def _playbook(report: RunReport, measured: Sequence[Member]) -> str:
     best = report.search.best
-    if not best.candidate.playbook.strategies:
+    slots = ablations(best.candidate.playbook)
+    if not slots:
         return '<p class="na">The learned playbook has no strategies.</p>'
     contributions = strategy_contributions(best, [*report.search.members, *measured])
     rows = []
-    for s in best.candidate.playbook.strategies:
-        value = contributions.get(s.id)
+    for key, s, _ in slots:
+        value = contributions.get(key)
         shown = '<span class="na">not measured</span>' if value is None else f"{value:+.3f}"
-        rows.append([f"<code>{escape(s.id)}</code>", escape(s.title), escape(s.text), shown])
+        rows.append([f"<code>{escape(key)}</code>", escape(s.title), escape(s.text), shown])
     note = (
         "<p>Contribution: the learned prompt's validation accuracy minus that of the same prompt "
         "without the strategy, when that prompt was evaluated.</p>"
@@ -154,9 +162,29 @@ def _lineage(report: RunReport, candidates: Mapping[str, Candidate]) -> str:
         parts.append(
             f'<div class="step" data-parent="{escape(parent.id)}" data-child="{escape(child.id)}">'
             f"<h3>Step {step}: {escape(child.operator)} → <code>{escape(child.id)}</code> "
-            f"(generation {child.generation}, {acc_text})</h3>"
+            f"(generation {child.generation}, {acc_text}"
+            f"{''.join(f', predictor {escape(n)}' for n in changed_parts(parent.playbook, child.playbook))}"
+            ")</h3>"
             f"<ul>{edits}</ul>"
             f"{_diff_html(edit_diff(parent.playbook, child.playbook))}</div>"
+        )
+    return "\n".join(parts)
+
+
+def _lineage_by_part(report: RunReport, candidates: Mapping[str, Candidate]) -> str:
+    best = report.search.best.candidate
+    chain = ancestry(best.id, {**candidates, best.id: candidates.get(best.id, best)})
+    by_part = lineage_by_part(chain)
+    parts = []
+    for name, steps in by_part.items():
+        diffs = "".join(
+            f"<h4>{escape(child.operator)} → <code>{escape(child.id)}</code></h4>"
+            f"{_diff_html(edit_diff(parent.playbook.part(name), child.playbook.part(name)))}"
+            for parent, child in steps
+        )
+        parts.append(
+            f'<div class="part" data-part="{escape(name)}"><h3>Predictor <code>{escape(name)}</code>: '
+            f"{len(steps)} edit(s)</h3>{diffs}</div>"
         )
     return "\n".join(parts)
 
@@ -201,6 +229,11 @@ def render_html(
         ("Pareto front (validation accuracy vs prompt tokens)", _front(report)),
         ("Figures", _figures(figures)),
         ("Lineage of the learned prompt", _lineage(report, candidates)),
+        *(
+            [("Lineage per predictor", _lineage_by_part(report, candidates))]
+            if s.best.candidate.playbook.parts
+            else []
+        ),
         ("Budget by role", _budget(report)),
     ]
     body = "\n".join(f"<section><h2>{title}</h2>\n{content}</section>" for title, content in sections)

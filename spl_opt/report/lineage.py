@@ -7,6 +7,7 @@ import difflib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
+from spl_opt.core.edits import ablations
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Playbook
 from spl_opt.engine.events import CandidateEvent, Event
@@ -61,22 +62,34 @@ def edit_diff(parent: Playbook, child: Playbook) -> str:
     return "\n".join(lines)
 
 
-def _without(playbook: Playbook, index: int) -> Playbook:
-    return playbook.model_copy(
-        update={"strategies": playbook.strategies[:index] + playbook.strategies[index + 1 :]}
-    )
-
-
 def strategy_contributions(best: Member, members: Sequence[Member]) -> dict[str, float | None]:
-    """Per strategy id of the best playbook: best validation accuracy minus that of a member whose
-    playbook is the best one without that strategy, or None when no such member was evaluated."""
-    best_playbook = best.candidate.playbook
+    """Per strategy of the best playbook (key `id`, or `part/id` with parts): best validation accuracy
+    minus that of a member whose playbook is the best one without that strategy, or None when no such
+    member was evaluated."""
     best_acc = best.evaluation.objectives.accuracy
     contributions: dict[str, float | None] = {}
-    for i, strategy in enumerate(best_playbook.strategies):
-        ablated = _without(best_playbook, i)
+    for key, _, ablated in ablations(best.candidate.playbook):
         match = next((m for m in members if m.candidate.playbook == ablated), None)
-        contributions[strategy.id] = (
-            None if match is None else best_acc - match.evaluation.objectives.accuracy
-        )
+        contributions[key] = None if match is None else best_acc - match.evaluation.objectives.accuracy
     return contributions
+
+
+def changed_parts(parent: Playbook, child: Playbook) -> list[str]:
+    """The names of the parts whose playbooks differ between two multi-part playbooks."""
+    return [
+        p.name
+        for p in child.parts
+        if any(q.name == p.name and q.playbook != p.playbook for q in parent.parts)
+    ]
+
+
+def lineage_by_part(chain: Sequence[Candidate]) -> dict[str, list[tuple[Candidate, Candidate]]]:
+    """For each part of the last playbook in `chain` (an ancestry), the steps of the chain that
+    changed that part's playbook, in order: each predictor's own lineage."""
+    if not chain or not chain[-1].playbook.parts:
+        return {}
+    steps: dict[str, list[tuple[Candidate, Candidate]]] = {p.name: [] for p in chain[-1].playbook.parts}
+    for parent, child in itertools.pairwise(chain):
+        for name in changed_parts(parent.playbook, child.playbook):
+            steps.setdefault(name, []).append((parent, child))
+    return steps

@@ -222,3 +222,29 @@ def _contains(path: Path, needle: bytes) -> bool:
         return needle in path.read_bytes()
     except OSError:
         return False
+
+
+def respond_two_step(system: str, user: str) -> str:
+    """The editor, or `spl_opt.dspy_programs.ExtractThenAnswer`'s two steps: the facts hold the sum;
+    the answer is right only when its own instructions hold the hint."""
+    if "playbook" in system.lower() and "evidence" in system.lower():
+        return editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")
+    if "\nfacts:" not in user:
+        return f"The total is {_sum(user)}."
+    return StrategyFollower(_sum, HINT, wrong=lambda u: "It is 0.")(system, user.split("\nfacts:")[0])
+
+
+def test_a_two_step_program_is_rebuilt_on_the_workers_from_its_factory(cluster, data_file, tmp_path):
+    with FakeChatServer(respond_two_step, latency=0.02) as server:
+        config = _config(
+            tmp_path, data_file, server, cluster.address, program="spl_opt.dspy_programs:extract_then_answer"
+        )
+        report, _ = runner.run_config(config, echo=False)
+        thread = config.model_copy(
+            update={"backend": validate_config({}).backend, "run_dir": str(tmp_path / "threads")}
+        )
+        thread_report, _ = runner.run_config(thread, echo=False)
+    best = report.search.best.candidate.playbook
+    assert report.search.best.evaluation.objectives.accuracy == 1.0
+    assert HINT in best.part("answer").render() and HINT not in best.part("extract").render()
+    assert thread_report.search.best.candidate.playbook == best

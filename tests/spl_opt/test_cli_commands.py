@@ -194,3 +194,43 @@ def test_test_curve_follows_the_best_so_far_prompt(finished_run, monkeypatch):
     assert curve[-1][1] == report.best_test.objectives.accuracy
     bests = best_so_far(report.search.members)
     assert bests[0].id == report.search.seed.candidate.id and bests[-1].id == report.search.best.candidate.id
+
+
+def test_a_two_step_program_from_the_cli_exports_as_the_whole_program(tmp_path, monkeypatch, capsys):
+    """`--program module:function`: one playbook per predictor, an HTML report with a lineage per
+    predictor, and `export --format dspy` rebuilds the program with each step's instructions."""
+    from spl_opt.core.records import Playbook
+    from spl_opt.dspy_programs import EXTRACT, ExtractThenAnswer
+    from tests.spl_opt.test_programs import two_step_answer
+
+    def build(config, **_):
+        if config.temperature > 0:
+            return scripted_lm([editor_reply("add", "Add the two numbers given in the facts.")])
+        return scripted_lm(two_step_answer)
+
+    data = tmp_path / "sums.jsonl"
+    rows = [{"question": f"What is {i} plus {i + 2}?", "answer": str(2 * i + 2)} for i in range(1, 30)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(lm_config, "build_lm", build)
+    run = tmp_path / "run"
+    args = ["optimize", "--task", "sums", "--data", str(data), "--train", "8", "--val", "6", "--test", "6"]
+    args += ["--program", "spl_opt.dspy_programs:extract_then_answer", "--rollouts", "60", "--minibatch", "3"]
+    assert cli.main([*args, "--run-dir", str(run), "--quiet"]) == 0
+    playbook = json.loads((run / "playbook.json").read_text())
+    assert [p["name"] for p in playbook["parts"]] == ["extract", "answer"]
+    assert cli.main(["export", str(run), "--format", "dspy", "--out", str(tmp_path / "p.json")]) == 0
+    program = ExtractThenAnswer()
+    program.load(str(tmp_path / "p.json"))
+    learned = Playbook.model_validate(playbook)
+    assert program.extract.signature.instructions == learned.part("extract").render()
+    assert program.answer.signature.instructions == learned.part("answer").render()
+    assert (
+        "Add the two numbers" in learned.part("answer").render()
+        and EXTRACT not in learned.part("answer").render()
+    )
+    assert cli.main(["report", str(run)]) == 0
+    html = (run / "report" / "report.html").read_text()
+    assert "Lineage per predictor" in html and 'data-part="answer"' in html
+    capsys.readouterr()
+    assert cli.main(["optimize", "--task", "sums", "--data", str(data), "--program", "nope:make"]) == 2
+    assert "cannot import nope" in capsys.readouterr().err

@@ -62,3 +62,55 @@ def test_metric_signatures_and_bad_options():
         spl_opt.SPL(gepa_metric, minibatch_size=0)
     with pytest.raises(ConfigError, match="no_such_option"):
         spl_opt.SPL(gepa_metric, no_such_option=1)
+
+
+def test_a_two_step_program_gets_the_strategy_in_the_step_that_needs_it(tmp_path):
+    """Only the second step needs a strategy: its playbook is edited (blamed: the first step's
+    facts hold the answer the second loses) and the first is left alone; the export gives back
+    the whole program with each predictor's learned instructions."""
+    from spl_opt.dspy_programs import EXTRACT, ExtractThenAnswer
+    from spl_opt.engine.events import ProposalEvent
+    from spl_opt.engine.journal import JOURNAL, read_events
+    from spl_opt.report.lineage import ancestry, lineage_by_part, load_candidates
+    from tests.spl_opt.test_programs import two_step_answer
+
+    rows = [
+        dspy.Example(question=f"What is {i} plus {i + 2}?", answer=str(2 * i + 2)).with_inputs("question")
+        for i in range(1, 15)
+    ]
+
+    def metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
+        return float(pred.answer.strip().endswith(gold.answer))
+
+    optimizer = spl_opt.SPL(
+        metric,
+        budget=80,
+        lm=scripted_lm(two_step_answer),
+        editor_lm=scripted_lm([editor_reply("add", "Add the two numbers given in the facts.")]),
+        run_dir=tmp_path / "run",
+        minibatch_size=3,
+        operators={"editor": 1.0},
+    )
+    student = ExtractThenAnswer()
+    optimized = optimizer.compile(student, trainset=rows[:8], valset=rows[8:])
+    best = optimized.spl_result.best.playbook
+    assert optimized.spl_result.search.best.evaluation.objectives.accuracy == 1.0
+    assert best.part("extract").render() == EXTRACT and optimized.extract.signature.instructions == EXTRACT
+    assert "Add the two numbers" in best.part("answer").render()
+    assert "Add the two numbers" in optimized.answer.signature.instructions
+
+    events, _ = read_events(tmp_path / "run" / JOURNAL)
+    proposals = [e for e in events if isinstance(e, ProposalEvent)]
+    assert proposals and all(p.step == "answer" and "lost it" in p.blame for p in proposals)
+    assert all(e.part == "answer" for p in proposals for e in p.proposal.edits)
+    candidates = load_candidates(events)
+    chain = ancestry(optimized.spl_result.best.id, candidates)
+    by_part = lineage_by_part(chain)
+    assert by_part["extract"] == [] and len(by_part["answer"]) == len(chain) - 1 >= 1
+
+    def no_call(system: str, user: str) -> str:
+        raise AssertionError("a finished run replays from its journal and cache")
+
+    optimizer.lm = scripted_lm(no_call)
+    again = optimizer.compile(ExtractThenAnswer(), trainset=rows[:8], valset=rows[8:])
+    assert again.spl_result.best.id == optimized.spl_result.best.id

@@ -60,3 +60,56 @@ def test_apply_edits_add_revise_delete_preamble():
 def test_edits_that_do_not_fit_raise(edit):
     with pytest.raises(EditError):
         apply_edit(_playbook(), edit)
+
+
+def _two_parts() -> Playbook:
+    from spl_opt.core.records import Part
+
+    extract = Playbook(preamble="List the facts.")
+    answer = Playbook(preamble="Answer.", strategies=(Strategy(id="s1", title="Sum", text="Add them."),))
+    return Playbook(parts=(Part(name="extract", playbook=extract), Part(name="answer", playbook=answer)))
+
+
+def test_a_multi_part_playbook_renders_each_part_and_reads_back():
+    from spl_opt.core.records import split_prompt
+
+    whole = _two_parts()
+    assert whole.render().startswith("[step extract]\nList the facts.\n\n[step answer]\nAnswer.")
+    assert split_prompt(whole.render(), ["extract", "answer"]) == {
+        "extract": "List the facts.",
+        "answer": "Answer.\n\nStrategies:\n- Sum: Add them.",
+    }
+    assert split_prompt("You are helpful.", ["extract", "answer"]) is None
+    assert split_prompt(whole.render(), ["answer", "extract"]) is None  # the order is part of it
+    assert whole.texts() == ("List the facts.", "Answer.\n\nStrategies:\n- Sum: Add them.")
+    assert Playbook.model_validate_json(whole.model_dump_json()) == whole
+    changed = whole.with_part("extract", Playbook(preamble="Note the numbers."))
+    assert changed.part("extract").preamble == "Note the numbers." and changed.part("answer") == whole.part(
+        "answer"
+    )
+    assert changed.id != whole.id
+    with pytest.raises(KeyError, match="no part named 'judge'"):
+        whole.part("judge")
+
+
+def test_a_multi_part_playbook_has_no_text_of_its_own_and_unique_parts():
+    from spl_opt.core.records import Part
+
+    part = Part(name="a", playbook=Playbook(preamble="x"))
+    with pytest.raises(ValidationError, match="no preamble or strategies of its own"):
+        Playbook(preamble="shared", parts=(part,))
+    with pytest.raises(ValidationError, match="part names repeat"):
+        Playbook(parts=(part, part))
+    with pytest.raises(ValidationError, match="no parts of its own"):
+        Playbook(parts=(Part(name="b", playbook=Playbook(parts=(part,))),))
+
+
+def test_ablations_remove_one_strategy_of_one_part_at_a_time():
+    from spl_opt.core.edits import ablations
+
+    whole = _two_parts()
+    ((key, strategy, ablated),) = ablations(whole)
+    assert key == "answer/s1" and strategy.text == "Add them."
+    assert ablated.part("answer").strategies == () and ablated.part("extract") == whole.part("extract")
+    single = whole.part("answer")
+    assert [(k, p.strategies) for k, _, p in ablations(single)] == [("s1", ())]
