@@ -193,7 +193,7 @@ def run_one(
         record.update(
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
-            rollouts=task_usage.calls,
+            rollouts=task_usage.calls // CALLS_PER_RUN[args.program],
             editor_calls=editor_usage.calls,
             usage={"task": task_usage.as_dict(), "editor": editor_usage.as_dict()},
             wall_seconds={"optimize": round(time.monotonic() - start, 1)},
@@ -208,6 +208,7 @@ def run_one(
         val_scores, val_usage = evaluate_prompt(outcome.prompt, task.val, task, models, args.program)
         val_accuracy = mean_ci(val_scores)[0]
         curve = [(0, val_accuracy)]
+    runs = task_usage.calls // CALLS_PER_RUN[args.program]  # program runs: what the budget counts
     test_start = time.monotonic()
     test_scores, test_usage = evaluate_prompt(outcome.prompt, task.test, task, models, args.program)
     test_seconds = time.monotonic() - test_start
@@ -222,8 +223,8 @@ def run_one(
             usage=test_usage.as_dict(),
         ),
         val_accuracy=val_accuracy,
-        rollouts=task_usage.calls,
-        overshoot=max(0, task_usage.calls // CALLS_PER_RUN[args.program] - args.budget),
+        rollouts=runs,
+        overshoot=max(0, runs - args.budget),
         optimizer_reported_rollouts=outcome.optimizer_rollouts,
         editor_calls=editor_usage.calls,
         tokens={

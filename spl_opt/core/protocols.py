@@ -37,12 +37,14 @@ class EvidenceItem(Record):
 
 class Evidence(Record):
     """What an editor sees: a parent's failures and successes on a minibatch, other good playbooks
-    (`donors`, for crossover) and a `seed` for any choice an operator makes."""
+    (`donors`, for crossover) and a `seed` for any choice an operator makes. `final`: the outputs
+    shown are what the metric reads (false for an intermediate step of a multi-step program)."""
 
     failures: tuple[EvidenceItem, ...] = ()
     successes: tuple[EvidenceItem, ...] = ()
     donors: tuple[Playbook, ...] = ()
     seed: int = 0
+    final: bool = True
 
 
 class Operator(Protocol):

@@ -188,14 +188,15 @@ class AnswerFormatOperator:
 
     Built from the task's training targets (never from validation or test data): a small label set
     ("yes"/"no", "(A)".."(E)") is listed; numeric targets ask for a number; free-form targets are
-    shown by one example. Applies once per playbook; like every edit, it is kept only if it scores.
+    shown by one example. Applies once per playbook, and only where the output shown is the one the
+    scorer reads (not to an intermediate step); like every edit, it is kept only if it scores.
     """
 
     name = "answer-format"
     needs_lm = False
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
-        return True
+        return evidence.final
 
     title = "Answer format"
 

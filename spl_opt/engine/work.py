@@ -64,10 +64,12 @@ def step_evidence(
     step: str,
     donors: Sequence[Playbook],
     seed: int,
+    *,
+    final: bool = False,
 ) -> Evidence:
     """What an editor of one step of a multi-step program sees: that step's own input and output in
     each example's trace, scored by the program's final result (a step that did not run shows the
-    example's input and what the steps before it wrote)."""
+    example's input and what the steps before it wrote). `final`: this step's output is the program's."""
     items = []
     for ex, r in zip(batch, evaluation.results, strict=True):
         if not r.scored:
@@ -93,6 +95,7 @@ def step_evidence(
         successes=tuple(x for x in items if x.score >= 1.0),
         donors=tuple(donors),
         seed=seed,
+        final=final,
     )
 
 
@@ -108,5 +111,8 @@ def edit_target(
     step (`spl_opt.engine.blame`) and that step's evidence; otherwise None and the whole evidence."""
     if not whole.parts:
         return None, evidence_from(evaluation, batch, donors, seed)
-    found = blame(evaluation, batch, [p.name for p in whole.parts], iteration)
-    return found, step_evidence(evaluation, batch, found.step, [d.part(found.step) for d in donors], seed)
+    names = [p.name for p in whole.parts]
+    found = blame(evaluation, batch, names, iteration)
+    donor_parts = [d.part(found.step) for d in donors]
+    final = found.step == names[-1]
+    return found, step_evidence(evaluation, batch, found.step, donor_parts, seed, final=final)

@@ -335,3 +335,44 @@ def test_every_committed_result_reads_as_a_typed_run_and_writes_back_the_same_js
     for path in paths:
         run = PeerRun.model_validate_json(path.read_text())
         assert json.loads(run.to_json()) == json.loads(path.read_text()), path
+
+
+def two_step_task(system: str, user: str) -> str:
+    """ExtractThenAnswer's two steps: the facts hold the sum; the answer is right only with HINT."""
+    if "\nfacts:" not in user:
+        return f"The total is {_sum(user)}."
+    return StrategyFollower(_sum, HINT, wrong=lambda u: "It is 0.")(system, user)
+
+
+@pytest.mark.parametrize("optimizer", ["seed", "spl", "gepa"])
+def test_two_step_program_runs_alike_for_every_optimizer(optimizer, tmp_path):
+    """`--program two-step`: every optimizer learns the instructions of ExtractThenAnswer's steps; the
+    budget counts program runs (two LM calls each); test scores the learned steps the same way."""
+    data = tmp_path / "toy.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in toy_rows(40)) + "\n")
+    args = cli(
+        f"--data {data} --optimizers {optimizer} --program two-step --budget 80 --minibatch {MINIBATCH} "
+        f"--train 8 --val {N_VAL} --test {N_TEST} --out {tmp_path / 'out'} --runs {tmp_path / 'runs'}"
+    )
+    task_engine = ScriptedEngine(two_step_task)
+    [record] = harness.run(args, fake_models(task_engine, ScriptedEngine(fake_editor)), command="test")
+    assert record.error is None, record.traceback
+    assert record.settings["program"] == "two-step"
+    assert record.prompt.startswith("[step extract]\n") and "\n[step answer]\n" in record.prompt
+    seed_val = record.usage["seed_val"]["calls"]
+    assert len(task_engine.calls) == 2 * (record.rollouts + N_TEST) + seed_val
+    if optimizer == "seed":
+        assert record.test.accuracy == 0.0 and HINT not in record.prompt.lower()
+    else:
+        answer_part = record.prompt.split("[step answer]")[1]
+        assert HINT in answer_part.lower() and record.test.accuracy == 1.0
+
+
+def test_mipro_refuses_the_two_step_program(tmp_path):
+    data = tmp_path / "toy.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in toy_rows(20)) + "\n")
+    args = cli(
+        f"--data {data} --optimizers mipro --program two-step --train 5 --val 4 --test 3 --out {tmp_path}"
+    )
+    [record] = harness.run(args, fake_models(ScriptedEngine(two_step_task), ScriptedEngine(fake_editor)))
+    assert "mipro runs only on --program chat" in (record.error or "")

@@ -168,3 +168,43 @@ def test_tune_editor_then_optimize_with_it_on_the_embedded_model(tmp_path):
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
     assert json.loads((run_dir / "config.json").read_text())["editor"] == str(editor)
+
+
+def test_a_two_step_program_learns_one_playbook_per_step_on_the_embedded_model(tmp_path):
+    """A real two-step DSPy program (note the facts, then answer) on a BBH task: each step is traced,
+    each edit names the step it changed and why, and the export is the whole program."""
+    run_dir = tmp_path / "run"
+    program = "spl_opt.dspy_programs:extract_then_answer"
+    args = [
+        "--task",
+        "bbh:object_counting",
+        "--program",
+        program,
+        "--rollouts",
+        "14",
+        "--run-dir",
+        str(run_dir),
+    ]
+    proc = _spl("optimize", *args, *TINY)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "[step extract]" in out and "[step answer]" in out
+    result = json.loads((run_dir / "result.json").read_text())
+    assert 4 < result["search"]["rollouts"] <= 14 and result["program"] == program
+    cached = [json.loads(line)["result"] for line in (run_dir / "cache.jsonl").read_text().splitlines()]
+    assert cached and all([s["name"] for s in r["steps"]] == ["extract", "answer"] for r in cached)
+    events = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    proposals = [e for e in events if e["event"] == "proposal"]
+    assert proposals and all(p["step"] in ("extract", "answer") and p["blame"] for p in proposals)
+    assert all(e["part"] == p["step"] for p in proposals for e in p["proposal"]["edits"])
+
+    export = _spl("export", str(run_dir), "--format", "dspy", "--out", str(tmp_path / "program.json"))
+    out, _ = export.communicate(timeout=300)
+    assert export.returncode == 0, out
+    from spl_opt.dspy_programs import ExtractThenAnswer
+
+    learned = ExtractThenAnswer(extract="", answer="")
+    learned.load(str(tmp_path / "program.json"))
+    parts = {p["name"]: p["playbook"] for p in result["search"]["best"]["candidate"]["playbook"]["parts"]}
+    assert learned.extract.signature.instructions.startswith(parts["extract"]["preamble"][:40])
+    assert learned.answer.signature.instructions.startswith(parts["answer"]["preamble"][:40])
