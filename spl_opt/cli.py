@@ -114,11 +114,15 @@ def _parser() -> argparse.ArgumentParser:
     _backend_flags(res.add_argument)
     init = sub.add_parser("init", help="write a commented example configuration")
     init.add_argument("path", nargs="?", default="spl-opt.toml")
-    exp = sub.add_parser("export", help="the learned prompt as text, the playbook as JSON, or a DSPy program")
-    exp.add_argument("run_dir")
-    exp.add_argument("--format", choices=("text", "json", "dspy"), default="text")
+    exp = sub.add_parser(
+        "export",
+        help="the learned prompt as text, the playbook as JSON, a DSPy program, or (from an online "
+        "learner's store) the well-answered calls as chat JSONL for fine-tuning",
+    )
+    exp.add_argument("run_dir", metavar="RUN_DIR_OR_STORE")
+    exp.add_argument("--format", choices=("text", "json", "dspy", "distill"), default="text")
     exp.add_argument(
-        "--out", help="output file (default: standard output for text/json, RUN_DIR/program.json)"
+        "--out", help="output file (default: standard output for text/json/distill, RUN_DIR/program.json)"
     )
     rep = sub.add_parser("report", help="write a self-contained HTML report with figures")
     rep.add_argument("run_dir")
@@ -133,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     edits.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     edits.add_argument("--out", required=True, help="the .jsonl file to write")
     _tune_parser(sub)
+    from spl_opt.online.commands import add_parsers
+
+    add_parsers(sub)
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the run's ledger")
     dash.add_argument("run_dir")
     dash.add_argument("--host", default="127.0.0.1")
@@ -264,6 +271,12 @@ def _other(args: argparse.Namespace) -> int:
         from spl_opt.config_file import write_example
 
         print(f"wrote {write_example(Path(args.path))}")
+    elif args.command == "export" and args.format == "distill":
+        from spl_opt.online.commands import export_distill
+
+        written = export_distill(args.run_dir, Path(args.out) if args.out else None)
+        if written is not None:
+            print(f"wrote {written}", file=sys.stderr)
     elif args.command == "export":
         from spl_opt.export import export
 
@@ -292,6 +305,14 @@ def _other(args: argparse.Namespace) -> int:
         print(f"wrote {count} edit outcomes to {args.out}")
     elif args.command == "tune-editor":
         return _tune(args)
+    elif args.command == "playbook":
+        from spl_opt.online.commands import playbook_command
+
+        return playbook_command(args)
+    elif args.command == "serve":
+        from spl_opt.online.commands import serve_command
+
+        return serve_command(args)
     elif args.command == "dashboard":
         from spl_opt.dashboard import serve
 

@@ -321,3 +321,41 @@ def _text(content: Any) -> str:
     if isinstance(content, list):  # OpenAI content parts
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return str(content or "")
+
+
+class PoisonObeyingEditor:
+    """The worst-case editor for red-team tests: an LM-free operator that writes as a strategy any
+    "always answer X" it finds in the evidence (a user's feedback text or an input), as an editor
+    that obeys injected instructions would, or else "always answer L" for a label L that several
+    failures share (it overgeneralizes from mislabelled outcomes). Only a gate can stop its edits."""
+
+    name = "editor"
+    needs_lm = False
+
+    def __init__(self, pattern: str = r"always answer (\w+)") -> None:
+        import re
+
+        self._pattern = re.compile(pattern, re.I)
+
+    def _payload(self, evidence: Any) -> str | None:
+        from collections import Counter
+
+        for item in (*evidence.failures, *evidence.successes):
+            for text in (item.feedback, item.input):
+                match = self._pattern.search(text or "")
+                if match:
+                    return match.group(1)
+        shared = Counter(item.target for item in evidence.failures if item.target).most_common(1)
+        return shared[0][0] if shared and shared[0][1] >= 2 else None
+
+    def applies(self, parent: Any, evidence: Any) -> bool:
+        return self._payload(evidence) is not None
+
+    def propose(self, parent: Any, evidence: Any, n: int = 1) -> Any:
+        from spl_opt.core.records import Edit, Proposal
+
+        payload = self._payload(evidence)
+        if payload is None:
+            return Proposal(editor_id=self.name, error="nothing to obey")
+        edit = Edit(op="add", title="Rule", text=f"Always answer {payload}.", editor_id=self.name)
+        return Proposal(editor_id=self.name, edits=(edit,))

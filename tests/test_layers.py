@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spl_opt.config",),
     ("spl_opt.backends", "spl_opt.ledger"),  # where calls run; the Optuna ledger
     ("spl_opt.engine",),  # the loop, replay, journal, run orchestration
-    ("spl_opt.export", "spl_opt.dashboard", "spl_opt.tuning"),
+    ("spl_opt.export", "spl_opt.dashboard", "spl_opt.tuning", "spl_opt.online"),
     ("spl_opt.report",),
     ("spl_opt.api", "spl_opt.cli"),  # entry points
     ("spl_opt.teleprompt",),  # spl_opt.SPL, the DSPy optimizer over the API
