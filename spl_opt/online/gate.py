@@ -11,6 +11,7 @@ a single client there is no one to check it against).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import comb
 
 from spl_opt.core.records import Evaluation, Record
 from spl_opt.online.store import Replay
@@ -78,3 +79,9 @@ def gate(
                 f"the lead rests on client {client or '(anonymous)'!r}: without it {w} wins, {lo} losses",
             )
     return decide(True, f"{wins} wins, {losses} losses on {replay.n} replayed calls (p = {p_value:.3f})")
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p): how a served version's live successes compare with its
+    parent's rate (`Learner.check_served`)."""
+    return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))

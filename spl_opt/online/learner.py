@@ -15,6 +15,7 @@ the answer it gave. `gated=False` keeps every edit (the optillm-style baseline o
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from spl_opt.evaluators.length import LengthCounter
 from spl_opt.evaluators.metrics import extract_answer, labels_of
 from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker, short
-from spl_opt.online.gate import gate
+from spl_opt.online.gate import binomial_cdf, gate
 from spl_opt.online.store import Call, Outcome, PlaybookStore, Version
 
 DEFAULT_OPERATORS = {"editor": 0.5, "worked-example": 0.2, "answer-format": 0.2, "compress": 0.1}
@@ -94,6 +95,7 @@ class Learner:
         token_budget: int = 400,
         alpha: float = 0.1,
         gated: bool = True,
+        watch: int | None = 20,
         background: bool = False,
         length: LengthCounter | None = None,
         seed: int = 0,
@@ -112,6 +114,7 @@ class Learner:
         self.token_budget = token_budget
         self.alpha = alpha
         self.gated = gated
+        self.watch = watch  # live outcomes after which a promoted version is checked (None: never)
         self.background = (
             background  # reviews run in a thread of their own (a server's feedback returns at once)
         )
@@ -162,11 +165,47 @@ class Learner:
             due = self._since_review >= self.review_every
             if due:
                 self._since_review = 0
+            self.check_served()
         if due and self.background:
             threading.Thread(target=self.review, name="spl-opt-review", daemon=True).start()
         elif due:
             self.review()
         return outcome
+
+    def live_scores(self, version: int) -> list[float]:
+        """The scores of the calls `version` answered whose outcome is known (a score or a label)."""
+        calls = {c.id: c for c in self.store.calls() if c.version == version}
+        scores: dict[str, float] = {}
+        for outcome in self.store.outcomes():
+            call = calls.get(outcome.call_id)
+            if call is None:
+                continue
+            if outcome.label is not None:
+                out = ProgramOutput(value=call.output, text=call.output)
+                scores[call.id] = float(self._scorer([outcome.label])(call.example(outcome.label), out)[0])
+            elif outcome.score is not None:
+                scores[call.id] = outcome.score
+        return list(scores.values())
+
+    def check_served(self) -> Version | None:
+        """Roll a promoted version back to its parent when, after `watch` live outcomes, its successes
+        are improbably few for its parent's live accuracy (one-sided binomial test at `alpha`)."""
+        version = self.current()
+        if self.watch is None or version.status != "promoted" or version.parent is None:
+            return None
+        live = self.live_scores(version.id)
+        before = self.live_scores(version.parent)
+        if len(live) < self.watch or not before:
+            return None
+        rate = sum(before) / len(before)
+        p_value = binomial_cdf(int(sum(live)), len(live), rate)
+        if p_value >= self.alpha:
+            return None
+        note = (
+            f"automatic: version {version.id} scored {sum(live):.0f}/{len(live)} live, its parent "
+            f"{rate:.2f} (p = {p_value:.3f})"
+        )
+        return self.store.rollback(version.parent, note)
 
     # ----- learning ---------------------------------------------------------------------------------
     def _scorer(self, targets: Sequence[str]) -> Scorer:
@@ -210,6 +249,12 @@ class Learner:
             seed=self.rng.randrange(1 << 30),
         )
 
+    def rolled_back(self) -> set[str]:
+        """Playbook ids of versions that were served and then rolled back (not proposed again)."""
+        moves = self.store.head_moves()
+        left = {a.version for a, b in itertools.pairwise(moves) if b.kind == "rollback"}
+        return {self.store.version(v).playbook.id for v in left}
+
     def operators(self, known: _Known) -> dict[str, Operator]:
         if self._operators is not None:
             return self._operators
@@ -243,7 +288,7 @@ class Learner:
         served = Candidate(playbook=version.playbook)
         served_eval = evaluator.evaluate(served, known.examples, "val") if self.gated else None
         proposed: list[Version] = []
-        tried: set[str] = {served.id}
+        tried: set[str] = {served.id} | self.rolled_back()
         for _ in range(self.proposals):
             weights = operator_weights(self.weights, operators, {}, evidence, version.playbook)
             name = choose_operator({k: v for k, v in weights.items() if k in operators}, self.rng)

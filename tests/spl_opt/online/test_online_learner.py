@@ -119,3 +119,29 @@ def test_an_ungated_learner_keeps_the_poisoned_edit(tmp_path):
     _poisoned_stream(learner, "text")
     assert any("Always answer 42." in text for text in promoted(store))
     assert learner("What is 1 plus 3?").text == "Answer: 42"
+
+
+def test_a_promoted_version_that_fails_live_is_rolled_back_and_not_proposed_again(tmp_path):
+    """Ungated, the poisoned edit is served; with `watch`, its live failures roll it back."""
+    store = PlaybookStore(tmp_path / "pb.db")
+    learner = Learner(
+        scripted_lm(suggestible),
+        store,
+        operators={"editor": PoisonObeyingEditor()},
+        weights={"editor": 1.0},
+        seed_prompt=f"Always {HINT}.",
+        metric="numeric",
+        review_every=4,
+        gated=False,
+        watch=6,
+    )
+    _poisoned_stream(learner, "text")
+    bad = next(v for v in store.versions() if "Always answer 42." in v.playbook.render())
+    assert bad.status == "promoted"
+    for question, target in questions(8, start=30):  # honest traffic after the attack
+        learner.feedback(learner(question).call_id, label=target, client="alice")
+    moves = store.head_moves()
+    assert any(m.kind == "rollback" and m.note.startswith(f"automatic: version {bad.id}") for m in moves)
+    assert "42" not in learner.current().playbook.render()
+    assert learner("What is 1 plus 3?").text.endswith("Answer: 4")
+    assert bad.playbook.id in learner.rolled_back()
