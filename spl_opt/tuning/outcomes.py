@@ -39,7 +39,8 @@ class EditOutcome(Record):
     operator: str
     needs_lm: bool  # an LM wrote it (it cost editor tokens)
     parent_id: str
-    parent: Playbook
+    parent: Playbook  # what the operator edited: the whole playbook, or the blamed step's part
+    step: str = ""  # that step, in a multi-step program
     evidence: Evidence | None = None
     edits: tuple[Edit, ...] = ()
     error: str | None = None
@@ -84,7 +85,8 @@ def outcomes_of(events: Iterable[Event], run: str, task: str) -> list[EditOutcom
                 operator=p.operator,
                 needs_lm=bool(p.proposal.input_tokens or p.proposal.output_tokens) or p.operator == "editor",
                 parent_id=p.parent,
-                parent=playbooks.get(p.parent, Playbook(preamble="")),
+                parent=playbooks.get(p.parent, Playbook(preamble="")).part(p.step),
+                step=p.step,
                 evidence=p.evidence,
                 edits=p.proposal.edits,
                 error=p.proposal.error,

@@ -89,7 +89,8 @@ def tune_from_tasks(
         **({"editor_lm": editor_lm} if editor_lm is not None else {}),
     )
     run_dirs = gather_runs(tasks, runs, out, base, budget, echo=echo)
-    outcomes: list[EditOutcome] = [o for r in run_dirs for o in run_outcomes(r)]
+    # an edit of one step of a multi-step program cannot be replayed on a chat call: tuning skips it
+    outcomes: list[EditOutcome] = [o for r in run_dirs for o in run_outcomes(r) if not o.step]
     task_data = tasks_of(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     cache = EvalCache(out / "gain-cache.jsonl")

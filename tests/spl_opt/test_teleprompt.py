@@ -108,6 +108,12 @@ def test_a_two_step_program_gets_the_strategy_in_the_step_that_needs_it(tmp_path
     by_part = lineage_by_part(chain)
     assert by_part["extract"] == [] and len(by_part["answer"]) == len(chain) - 1 >= 1
 
+    from spl_opt.tuning.outcomes import outcomes_of
+
+    outcomes = outcomes_of(events, "run", "api")
+    assert outcomes and all(o.step == "answer" for o in outcomes)
+    assert outcomes[0].parent.render() == ExtractThenAnswer().answer.signature.instructions
+
     def no_call(system: str, user: str) -> str:
         raise AssertionError("a finished run replays from its journal and cache")
 
