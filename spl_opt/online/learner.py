@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from spl_opt.core.edits import EditError, apply_edits
+from spl_opt.core.errors import ConfigError
 from spl_opt.core.protocols import Evidence, EvidenceItem, Operator, Program, ProgramOutput, Scorer
 from spl_opt.core.records import Candidate, Evaluation, Example, Playbook, content_hash
 from spl_opt.engine.operator_choice import choose_operator, operator_weights
@@ -63,14 +64,31 @@ class _Known:
     clients: dict[str, str] = field(default_factory=dict)
 
 
-def as_program(program_or_lm: Any) -> Program:
-    """A Program from a DSPy module, a `dspy.LM` (one chat call), or a Program."""
+def _seed(program_or_lm: Any, seed_prompt: str | None) -> Playbook:
+    """The first version: `seed_prompt`, else a DSPy program's own instructions, else a generic prompt.
+    A program with several predictors is refused (online reviews edit one playbook)."""
+    if hasattr(program_or_lm, "named_predictors"):
+        from spl_opt.programs import seed_playbook
+
+        playbook = seed_playbook(program_or_lm)
+        if playbook.parts:
+            raise ConfigError("online learning edits one playbook: give it a program with one predictor")
+        return Playbook(preamble=seed_prompt) if seed_prompt else playbook
+    return Playbook(preamble=seed_prompt or "You are a helpful assistant.")
+
+
+def as_program(program_or_lm: Any, lm: Any = None) -> Program:
+    """A Program from a DSPy module (run on `lm`, default DSPy's configured LM), a `dspy.LM` (one chat
+    call), or a Program."""
     from spl_opt.programs import ChatProgram, DSPyProgram
 
     if hasattr(program_or_lm, "named_predictors"):
         import dspy
 
-        return DSPyProgram(program_or_lm, dspy.settings.lm)
+        lm = lm or dspy.settings.lm
+        if lm is None:
+            raise ConfigError("a DSPy program needs its LM: Learner(program, store, lm=...)")
+        return DSPyProgram(program_or_lm, lm)
     if hasattr(program_or_lm, "run"):
         return program_or_lm
     return ChatProgram(program_or_lm)
@@ -84,10 +102,11 @@ class Learner:
         program_or_lm: Any,
         store: PlaybookStore | str | Path,
         *,
+        lm: Any = None,
         editor: Any = None,
         operators: Mapping[str, Operator] | None = None,
         weights: Mapping[str, float] | None = None,
-        seed_prompt: str = "You are a helpful assistant.",
+        seed_prompt: str | None = None,
         metric: Literal["exact", "numeric"] = "exact",
         review_every: int = 20,
         replay_size: int = 60,
@@ -102,7 +121,7 @@ class Learner:
     ) -> None:
         if review_every < 1 or replay_size < 1 or proposals < 1:
             raise ValueError("review_every, replay_size and proposals must be at least 1")
-        self.program = as_program(program_or_lm)
+        self.program = as_program(program_or_lm, lm)
         self.store = store if isinstance(store, PlaybookStore) else PlaybookStore(store)
         self.editor = editor
         self._operators = dict(operators) if operators is not None else None
@@ -121,7 +140,7 @@ class Learner:
         self.reviews: list[Review] = []
         self.length = length or LengthCounter()
         self.rng = random.Random(seed)
-        self.store.seed(Playbook(preamble=seed_prompt))
+        self.store.seed(_seed(program_or_lm, seed_prompt))
         self._lock = threading.RLock()
         self._since_review = 0
         self._cache = EvalCache()  # replay results by (playbook, call and its target, program)

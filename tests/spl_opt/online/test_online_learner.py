@@ -145,3 +145,22 @@ def test_a_promoted_version_that_fails_live_is_rolled_back_and_not_proposed_agai
     assert "42" not in learner.current().playbook.render()
     assert learner("What is 1 plus 3?").text.endswith("Answer: 4")
     assert bad.playbook.id in learner.rolled_back()
+
+
+def test_a_dspy_program_is_served_with_its_own_instructions_and_inputs(tmp_path):
+    import dspy
+
+    from spl_opt.core.errors import ConfigError
+    from spl_opt.dspy_programs import ExtractThenAnswer
+    from spl_opt.testing import scripted_lm as lm_of
+
+    def answer(system: str, user: str) -> str:
+        return "[[ ## answer ## ]]\n7\n\n[[ ## completed ## ]]"
+
+    program = dspy.Predict(dspy.Signature("question -> answer", "Answer briefly."))
+    learner = Learner(program, tmp_path / "pb.db", lm=lm_of(answer), operators={})
+    reply = learner(question="What is 3 plus 4?")
+    assert learner.current().playbook.render() == "Answer briefly." and "answer: 7" in reply.text
+    assert learner.store.calls()[0].inputs == {"question": "What is 3 plus 4?"}
+    with pytest.raises(ConfigError, match="one predictor"):
+        Learner(ExtractThenAnswer(), tmp_path / "other.db", lm=lm_of(answer))
