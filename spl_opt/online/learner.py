@@ -108,6 +108,7 @@ class Learner:
         proposals: int = 2,
         token_budget: int = 400,
         alpha: float = 0.1,
+        retests: int = 2,
         gated: bool = True,
         watch: int | None = 20,
         background: bool = False,
@@ -127,6 +128,7 @@ class Learner:
         self.proposals = proposals
         self.token_budget = token_budget
         self.alpha = alpha
+        self.retests = retests  # replays of a promising rejected child as evidence accumulates
         self.gated = gated
         self.watch = watch  # live outcomes after which a promoted version is checked (None: never)
         self.background = (
@@ -276,26 +278,46 @@ class Learner:
         served_eval = evaluator.evaluate(served, known.examples, "val") if self.gated else None
         proposed: list[Version] = []
         tried: set[str] = {served.id} | self.rolled_back()
-        for _ in range(self.proposals):
-            weights = operator_weights(self.weights, operators, {}, evidence, version.playbook)
-            name = choose_operator({k: v for k, v in weights.items() if k in operators}, self.rng)
-            if name is None:
-                break
-            proposal = operators[name].propose(version.playbook, evidence, 2)
-            try:
-                child = apply_edits(version.playbook, proposal.edits) if proposal.edits else None
-            except EditError:
-                child = None
+        retests = [(c.playbook, c.operator, c.edits) for c in self.challengers(version)] if self.gated else []
+        for index in range(len(retests) + self.proposals):
+            if index < len(retests):
+                child, name, edits = retests[index]
+            else:
+                weights = operator_weights(self.weights, operators, {}, evidence, version.playbook)
+                picked = choose_operator({k: v for k, v in weights.items() if k in operators}, self.rng)
+                if picked is None:
+                    break
+                name, edits = picked, operators[picked].propose(version.playbook, evidence, 2).edits
+                try:
+                    child = apply_edits(version.playbook, edits) if edits else None  # type: ignore[assignment]
+                except EditError:
+                    continue
             if child is None or child.id in tried:
                 continue
             tried.add(child.id)
-            recorded = self._decide(
-                version, child, name, proposal.edits, evidence, evaluator, served_eval, known
-            )
+            recorded = self._decide(version, child, name, edits, evidence, evaluator, served_eval, known)
             proposed.append(recorded)
             if recorded.status == "promoted":
                 return Review(proposed=tuple(proposed), promoted=recorded)
         return Review(proposed=tuple(proposed))
+
+    def challengers(self, version: Version) -> list[Version]:
+        """Children of the served version rejected only for want of evidence (more wins than losses,
+        not beyond chance) and tested at most `retests` times: replayed again, on the grown buffer, at
+        the next review (their results on calls already replayed are cached)."""
+        tests: dict[str, list[Version]] = {}
+        for v in self.store.versions():
+            if v.parent == version.id and v.status == "rejected":
+                tests.setdefault(v.playbook.id, []).append(v)
+        waiting = [
+            runs[-1]
+            for runs in tests.values()
+            if len(runs) <= self.retests
+            and runs[-1].replay is not None
+            and runs[-1].replay.wins > runs[-1].replay.losses
+            and runs[-1].replay.p_value > self.alpha
+        ]
+        return waiting[-self.proposals :]
 
     def _decide(
         self,

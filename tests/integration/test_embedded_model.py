@@ -208,3 +208,59 @@ def test_a_two_step_program_learns_one_playbook_per_step_on_the_embedded_model(t
     parts = {p["name"]: p["playbook"] for p in result["search"]["best"]["candidate"]["playbook"]["parts"]}
     assert learned.extract.signature.instructions.startswith(parts["extract"]["preamble"][:40])
     assert learned.answer.signature.instructions.startswith(parts["answer"]["preamble"][:40])
+
+
+def test_spl_opt_serve_answers_the_openai_client_on_the_embedded_model(tmp_path):
+    """`spl-opt serve` on the real model: the official client chats, feedback is recorded under the
+    bearer token, and the store lists the version that answered."""
+    import socket
+
+    import httpx
+    import openai
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = tmp_path / "pb.db"
+    env_token = {"SPL_OPT_SERVE_TOKEN": "tok-integration"}
+    args = [
+        "serve",
+        "--store",
+        str(store),
+        "--editor-model",
+        "none",
+        "--max-tokens",
+        "32",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spl_opt.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env_token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/models").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        client = openai.OpenAI(base_url=base, api_key="x")
+        reply = client.chat.completions.create(
+            model="spl-opt", messages=[{"role": "user", "content": "What is 2 + 3? Answer with a number."}]
+        )
+        assert reply.choices[0].message.content.strip() and reply.system_fingerprint == "playbook-v1"
+        auth = {"Authorization": "Bearer tok-integration"}
+        sent = httpx.post(f"{base}/feedback", json={"call_id": reply.id, "label": "5"}, headers=auth)
+        assert sent.status_code == 200, sent.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    listed = _spl("playbook", "list", str(store))
+    out, _ = listed.communicate(timeout=120)
+    assert listed.returncode == 0 and "seed" in out, out

@@ -164,3 +164,43 @@ def test_a_dspy_program_is_served_with_its_own_instructions_and_inputs(tmp_path)
     assert learner.store.calls()[0].inputs == {"question": "What is 3 plus 4?"}
     with pytest.raises(ConfigError, match="one predictor"):
         Learner(ExtractThenAnswer(), tmp_path / "other.db", lm=lm_of(answer))
+
+
+class OnceThenNoise:
+    """Proposes the helpful rule once, then only useless notes."""
+
+    name = "editor"
+    needs_lm = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def applies(self, parent, evidence) -> bool:
+        return True
+
+    def propose(self, parent, evidence, n=1):
+        from spl_opt.core.records import Edit, Proposal
+
+        self.calls += 1
+        text = (
+            f"To answer, {HINT} and reply 'Answer: N'." if self.calls == 1 else f"Note number {self.calls}."
+        )
+        return Proposal(editor_id=self.name, edits=(Edit(op="add", title="Rule", text=text),))
+
+
+def test_a_promising_edit_rejected_for_want_of_evidence_is_replayed_again_and_promoted(tmp_path):
+    learner = Learner(
+        scripted_lm(suggestible),
+        tmp_path / "pb.db",
+        operators={"editor": OnceThenNoise()},
+        weights={"editor": 1.0},
+        metric="numeric",
+        review_every=3,
+        proposals=1,
+    )
+    for question, target in questions(6):
+        learner.feedback(learner(question).call_id, label=target, client="alice")
+    first, second = learner.reviews
+    assert first.proposed[0].status == "rejected" and "could be chance" in first.proposed[0].reason
+    assert second.promoted is not None and HINT in second.promoted.playbook.render()
+    assert second.promoted.replay.wins == 6 and second.promoted.playbook == first.proposed[0].playbook
