@@ -196,35 +196,37 @@ def test_a_killed_server_loses_no_version_or_outcome(tmp_path):
         raise AssertionError(proc.communicate()[0])
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    started: list[subprocess.Popen] = []
     with FakeChatServer(suggestible) as fake:
-        port = _port()
-        proc = start(fake, port)
-        base = f"http://127.0.0.1:{port}/v1"
-        ids = []
-        for question, target in questions(5):
-            reply = httpx.post(
-                f"{base}/chat/completions", json={"messages": [{"role": "user", "content": question}]}
-            )
-            assert reply.status_code == 200, reply.text
-            ids.append(reply.json()["id"])
-            assert (
-                httpx.post(
-                    f"{base}/feedback", json={"call_id": ids[-1], "label": target}, headers=auth
-                ).status_code
-                == 200
-            )
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-        port = _port()
-        proc = start(fake, port)
         try:
+            port = _port()
+            started.append(start(fake, port))
+            base = f"http://127.0.0.1:{port}/v1"
+            ids = []
+            for question, target in questions(5):
+                chat = {"messages": [{"role": "user", "content": question}]}
+                reply = httpx.post(f"{base}/chat/completions", json=chat)
+                assert reply.status_code == 200, reply.text
+                ids.append(reply.json()["id"])
+                sent = httpx.post(
+                    f"{base}/feedback", json={"call_id": ids[-1], "label": target}, headers=auth
+                )
+                assert sent.status_code == 200, sent.text
+            os.kill(started[0].pid, signal.SIGKILL)
+            started[0].wait(10)
+            port = _port()
+            started.append(start(fake, port))
+            base = f"http://127.0.0.1:{port}/v1"
             store = PlaybookStore(store_path)
             assert [c.id for c in store.calls()] == ids and len(store.outcomes()) == 5
-            reply = httpx.post(
-                f"http://127.0.0.1:{port}/v1/chat/completions",
-                json={"messages": [{"role": "user", "content": "What is 1 plus 3?"}]},
-            )
-            assert reply.status_code == 200 and len(PlaybookStore(store_path).calls()) == 6
+            chat = {"messages": [{"role": "user", "content": "What is 1 plus 3?"}]}
+            assert httpx.post(f"{base}/chat/completions", json=chat).status_code == 200
+            assert len(store.calls()) == 6
+            fake.down = True  # a faulty task model: one clear error, nothing recorded
+            failed = httpx.post(f"{base}/chat/completions", json=chat)
+            assert failed.status_code == 502 and "the task model failed" in failed.json()["error"]["message"]
+            assert len(store.calls()) == 6
         finally:
-            proc.kill()
-            proc.wait(10)
+            for proc in started:
+                proc.kill()
+                proc.wait(10)
