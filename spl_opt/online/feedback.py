@@ -4,6 +4,8 @@ the editor quoted, as what a user said."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spl_opt.core.protocols import Evidence, EvidenceItem, ProgramOutput, Scorer
@@ -79,3 +81,20 @@ def evidence_item(call: Call, outcome: Outcome, target: str, scorer: Scorer) -> 
         score=score,
         outcome="correct" if score >= 1.0 else "wrong",
     )
+
+
+def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def echoed_feedback(edit_texts: Sequence[str], feedback_texts: Sequence[str]) -> str | None:
+    """The first three-word phrase an edit repeats from a user's feedback text, or None. Feedback is
+    evidence, never an instruction: a note that repeats what a user told the model to do is refused."""
+    said: set[tuple[str, ...]] = set()
+    for text in feedback_texts:
+        said |= _shingles(text)
+    for text in edit_texts:
+        for phrase in sorted(_shingles(text) & said):
+            return " ".join(phrase)
+    return None

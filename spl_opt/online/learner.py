@@ -34,7 +34,7 @@ from spl_opt.evaluators.length import LengthCounter
 from spl_opt.evaluators.metrics import labels_of
 from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker
-from spl_opt.online.feedback import Known, recent_evidence, replay_buffer
+from spl_opt.online.feedback import Known, echoed_feedback, recent_evidence, replay_buffer
 from spl_opt.online.gate import binomial_cdf, gate
 from spl_opt.online.store import Outcome, PlaybookStore, Version
 
@@ -335,6 +335,18 @@ class Learner:
             "successes": [x.model_dump(mode="json") for x in evidence.successes[:2]],
         }
         tokens = self.length(child.render())
+        said = [o.text for o in self.store.outcomes() if o.text]
+        echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], said) if self.gated else None
+        if echo is not None:
+            return self.store.add_version(
+                child,
+                parent=version.id,
+                status="rejected",
+                operator=operator,
+                edits=edits,
+                evidence=shown,
+                reason=f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction",
+            )
         if served_eval is None:  # ungated: keep every edit
             return self.store.add_version(
                 child,
