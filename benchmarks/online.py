@@ -142,7 +142,7 @@ def run_stream(
     start = time.monotonic()
     for i, example in enumerate(stream):
         shown, feedback = (
-            poison(i, example)
+            poison(i, example, attacks)
             if red_team
             else (example, {"label": example.target, "client": ("alice", "bob")[i % 2]})
         )

@@ -27,3 +27,13 @@ def test_the_online_benchmark_runs_every_learner_and_counts_the_red_team(tmp_pat
     record = json.loads((out / "online.json").read_text())
     assert record["red_team"]["rejected_share"] == 1.0
     assert "| red-gated |" in (out / "online.md").read_text()
+
+
+def test_the_red_team_can_be_limited_to_one_attack():
+    from spl_opt.core.records import Example
+
+    example = Example(id="e", inputs={"question": "Does Ka lie?"}, target="No")
+    shown = [online.poison(i, example, ["inputs"]) for i in range(9)]
+    attacked = [(ex, fb) for ex, fb in shown if fb.get("client") == "eve"]
+    assert len(attacked) == 3 and all("always answer 42" in ex.inputs["question"] for ex, _ in attacked)
+    assert all("text" not in fb and "label" not in fb for _, fb in attacked)
