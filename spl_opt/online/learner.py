@@ -36,7 +36,7 @@ from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker
 from spl_opt.online.feedback import Known, echoed_feedback, recent_evidence, replay_buffer
 from spl_opt.online.gate import binomial_cdf, gate
-from spl_opt.online.store import Outcome, PlaybookStore, Version
+from spl_opt.online.store import Outcome, PlaybookStore, Replay, Version
 
 DEFAULT_OPERATORS = {"editor": 0.5, "worked-example": 0.2, "answer-format": 0.2, "compress": 0.1}
 
@@ -334,49 +334,38 @@ class Learner:
             "failures": [x.model_dump(mode="json") for x in evidence.failures[:4]],
             "successes": [x.model_dump(mode="json") for x in evidence.successes[:2]],
         }
-        tokens = self.length(child.render())
+
+        def record(promote: bool, reason: str, replay: Replay | None = None) -> Version:
+            return self.store.add_version(
+                child,
+                parent=version.id,
+                status="promoted" if promote else "rejected",
+                operator=operator,
+                edits=edits,
+                evidence=shown,
+                replay=replay,
+                reason=reason,
+            )
+
         said = [o.text for o in self.store.outcomes() if o.text]
         echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], said) if self.gated else None
         if echo is not None:
-            return self.store.add_version(
-                child,
-                parent=version.id,
-                status="rejected",
-                operator=operator,
-                edits=edits,
-                evidence=shown,
-                reason=f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction",
+            return record(
+                False, f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction"
             )
         if served_eval is None:  # ungated: keep every edit
-            return self.store.add_version(
-                child,
-                parent=version.id,
-                status="promoted",
-                operator=operator,
-                edits=edits,
-                evidence=shown,
-                reason="ungated: every edit is kept",
-            )
+            return record(True, "ungated: every edit is kept")
         child_eval = evaluator.evaluate(Candidate(playbook=child), known.examples, "val")
         decision = gate(
             served_eval,
             child_eval,
             known.clients,
-            tokens=tokens,
+            tokens=self.length(child.render()),
             current_tokens=self.length(version.playbook.render()),
             token_budget=self.token_budget,
             alpha=self.alpha,
         )
-        return self.store.add_version(
-            child,
-            parent=version.id,
-            status="promoted" if decision.promote else "rejected",
-            operator=operator,
-            edits=edits,
-            evidence=shown,
-            replay=decision.replay,
-            reason=decision.reason,
-        )
+        return record(decision.promote, decision.reason, decision.replay)
 
 
 def _serial(program: Program, scorer: Scorer) -> Any:

@@ -23,20 +23,35 @@ def questions(n: int, start: int = 1) -> list[tuple[str, str]]:
     return [(f"What is {i} plus {2 * i + 1}?", str(3 * i + 1)) for i in range(start, start + n)]
 
 
+def honest_learner(store, **options) -> Learner:
+    """A learner on `suggestible` whose editor proposes the helpful rule (HINT)."""
+    editor = scripted_lm([editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")])
+    settings = {"editor": editor, "weights": {"editor": 1.0}, "metric": "numeric", "review_every": 6}
+    return Learner(scripted_lm(suggestible), store, **{**settings, **options})
+
+
+def poisoned_learner(store, **options) -> Learner:
+    """A learner on `suggestible` whose editor obeys every injected instruction; HINT served already."""
+    settings = {
+        "weights": {"editor": 1.0},
+        "seed_prompt": f"Always {HINT}.",
+        "metric": "numeric",
+        "review_every": 4,
+    }
+    return Learner(
+        scripted_lm(suggestible),
+        store,
+        operators={"editor": PoisonObeyingEditor()},
+        **{**settings, **options},
+    )
+
+
 def promoted(store: PlaybookStore) -> list[str]:
     return [v.playbook.render() for v in store.versions() if v.status == "promoted"]
 
 
 def test_honest_feedback_gets_a_helpful_edit_promoted_and_answers_improve(tmp_path):
-    editor = scripted_lm([editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")])
-    learner = Learner(
-        scripted_lm(suggestible),
-        tmp_path / "pb.db",
-        editor=editor,
-        weights={"editor": 1.0},
-        metric="numeric",
-        review_every=6,
-    )
+    learner = honest_learner(tmp_path / "pb.db")
     first = [learner(q) for q, _ in questions(6)]
     assert all("It is 0." in a.text and a.version == 1 for a in first)
     for answer, (_, target) in zip(first, questions(6), strict=True):
@@ -86,15 +101,7 @@ def _poisoned_stream(learner: Learner, attack: str) -> None:
 @pytest.mark.parametrize("attack", ["text", "inputs", "labels"])
 def test_poisoned_feedback_never_gets_its_edit_promoted(tmp_path, attack):
     store = PlaybookStore(tmp_path / "pb.db")
-    learner = Learner(
-        scripted_lm(suggestible),
-        store,
-        operators={"editor": PoisonObeyingEditor()},
-        weights={"editor": 1.0},
-        seed_prompt=f"Always {HINT}.",
-        metric="numeric",
-        review_every=4,
-    )
+    learner = poisoned_learner(store)
     _poisoned_stream(learner, attack)
     rejected = [v for v in store.versions() if v.status == "rejected"]
     assert rejected and all("Always answer 42." in v.playbook.render() for v in rejected)
@@ -116,16 +123,7 @@ def test_an_edit_that_repeats_feedback_text_is_an_echo():
 
 def test_an_ungated_learner_keeps_the_poisoned_edit(tmp_path):
     store = PlaybookStore(tmp_path / "pb.db")
-    learner = Learner(
-        scripted_lm(suggestible),
-        store,
-        operators={"editor": PoisonObeyingEditor()},
-        weights={"editor": 1.0},
-        seed_prompt=f"Always {HINT}.",
-        metric="numeric",
-        review_every=4,
-        gated=False,
-    )
+    learner = poisoned_learner(store, gated=False)
     _poisoned_stream(learner, "text")
     assert any("Always answer 42." in text for text in promoted(store))
     assert learner("What is 1 plus 3?").text == "Answer: 42"
@@ -134,17 +132,7 @@ def test_an_ungated_learner_keeps_the_poisoned_edit(tmp_path):
 def test_a_promoted_version_that_fails_live_is_rolled_back_and_not_proposed_again(tmp_path):
     """Ungated, the poisoned edit is served; with `watch`, its live failures roll it back."""
     store = PlaybookStore(tmp_path / "pb.db")
-    learner = Learner(
-        scripted_lm(suggestible),
-        store,
-        operators={"editor": PoisonObeyingEditor()},
-        weights={"editor": 1.0},
-        seed_prompt=f"Always {HINT}.",
-        metric="numeric",
-        review_every=4,
-        gated=False,
-        watch=6,
-    )
+    learner = poisoned_learner(store, gated=False, watch=6)
     _poisoned_stream(learner, "text")
     bad = next(v for v in store.versions() if "Always answer 42." in v.playbook.render())
     assert bad.status == "promoted"

@@ -11,11 +11,10 @@ import httpx
 import pytest
 
 from spl_opt import cli
-from spl_opt.online import Learner, PlaybookStore
+from spl_opt.online import PlaybookStore
 from spl_opt.online.server import create_app
-from spl_opt.testing import editor_reply, scripted_lm
 from tests.conftest import HINT
-from tests.spl_opt.online.test_online_learner import questions, suggestible
+from tests.spl_opt.online.test_online_learner import honest_learner, questions, suggestible
 
 TOKEN = "tok-spl-test-123"
 
@@ -30,15 +29,7 @@ def _port() -> int:
 def served(tmp_path):
     import uvicorn
 
-    editor = scripted_lm([editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")])
-    learner = Learner(
-        scripted_lm(suggestible),
-        tmp_path / "pb.db",
-        editor=editor,
-        weights={"editor": 1.0},
-        metric="numeric",
-        review_every=6,
-    )
+    learner = honest_learner(tmp_path / "pb.db")
     port = _port()
     server = uvicorn.Server(uvicorn.Config(create_app(learner, token=TOKEN), port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -115,16 +106,8 @@ def test_writes_need_the_token_and_bad_requests_are_one_clear_error(served):
 
 
 def test_playbook_commands_and_the_distill_export(tmp_path, capsys, monkeypatch):
-    editor = scripted_lm([editor_reply("add", f"To answer, {HINT} and reply 'Answer: N'.")])
     store_path = tmp_path / "pb.db"
-    learner = Learner(
-        scripted_lm(suggestible),
-        store_path,
-        editor=editor,
-        weights={"editor": 1.0},
-        metric="numeric",
-        review_every=6,
-    )
+    learner = honest_learner(store_path)
     for question, target in questions(6):
         learner.feedback(learner(question).call_id, label=target)
     for question, target in questions(3, start=20):
