@@ -7,7 +7,8 @@
    compiles the editor on the measured edit gains and learns operator priors), saved in OUT/editor.
    Kept if it exists (delete it to tune again).
 2. Test: on every `--test-tasks` task and seed, one search with the untuned editor and one with the
-   tuned one: same task model, data split, budget and seed. Runs are resumable (OUT/runs/...).
+   tuned one: same task model, data split, budget and seed. Runs are resumable (OUT/runs/...), and
+   rows already in OUT/editor.json for the same tuned editor are kept, not run again.
 3. Per run, from its journal: LM-editor proposals, the share that passed screening and raised
    validation accuracy (acceptance), validation gain per editor call, the share of the final prompt's
    strategy text the LM editor wrote, the rollouts at which the best validation accuracy reached the
@@ -205,6 +206,15 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
+def recorded_rows(path: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an earlier invocation with the same tuned editor (its run directories may be gone:
+    they are not committed), so a benchmark can be extended with tasks or seeds without rerunning."""
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    return list(earlier["rows"]) if earlier.get("manifest") == manifest else []
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from spl_opt.editor.artifact import MANIFEST_FILE
     from spl_opt.tuning.pipeline import tune_from_tasks
@@ -226,10 +236,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     manifest = json.loads((editor / MANIFEST_FILE).read_text(encoding="utf-8"))
     print(f"tuned editor: {manifest['demos']} demos, measured {json.dumps(manifest['measured'])}", flush=True)
-    rows = []
+    rows = recorded_rows(out / "editor.json", manifest)
     for task in args.test_tasks:
         for seed in args.seeds:
             for arm_editor in (None, editor):
+                arm = "tuned" if arm_editor is not None else "untuned"
+                if any((r["task"], r["seed"], r["arm"]) == (task, seed, arm) for r in rows):
+                    continue
                 row = run_arm(task, seed, arm_editor, args, out)
                 rows.append(row)
                 print(

@@ -135,7 +135,7 @@ class WorkedExampleOperator:
 
     A success is shown with its own output when that is short (a format and reasoning that scored),
     else with its answer only; a failure is shown with its expected answer. An example already shown
-    is not shown twice.
+    is not shown twice, nor a failure whose answer is unknown.
     """
 
     name = "worked-example"
@@ -152,7 +152,9 @@ class WorkedExampleOperator:
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         shown = [s for s in parent.strategies if s.title.startswith(self.title)]
         fresh = [
-            x for x in (*evidence.successes, *evidence.failures) if not any(x.input in s.text for s in shown)
+            x
+            for x in (*evidence.successes, *evidence.failures)
+            if (x.score >= 1.0 or x.target) and not any(x.input in s.text for s in shown)
         ]
         if not fresh:
             return Proposal(editor_id=self.name, error="no new example to show")

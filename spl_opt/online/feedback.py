@@ -5,11 +5,11 @@ the editor quoted, as what a user said."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from spl_opt.core.protocols import Evidence, EvidenceItem, ProgramOutput, Scorer
-from spl_opt.core.records import Example, content_hash
+from spl_opt.core.records import Edit, Example, content_hash
 from spl_opt.evaluators.metrics import extract_answer
 from spl_opt.evaluators.worker import short
 from spl_opt.online.store import Call, Outcome, PlaybookStore, Version
@@ -96,5 +96,38 @@ def echoed_feedback(edit_texts: Sequence[str], feedback_texts: Sequence[str]) ->
         said |= _shingles(text)
     for text in edit_texts:
         for phrase in sorted(_shingles(text) & said):
+            return " ".join(phrase)
+    return None
+
+
+def carried_from_inputs(
+    edits: Sequence[Edit],
+    parent: str,
+    inputs: Mapping[str, str],
+    clients: Mapping[str, str],
+    framing: float = 0.2,
+) -> str | None:
+    """The first three-word phrase an edit brings into the prompt (absent from `parent`) from the
+    calls' `inputs` (call id -> input text) that is not the task's framing, or None. Inputs are data,
+    never instructions. A phrase is framing when at least a fifth of the calls (and at least three)
+    hold it and, when outcomes came from several `clients` (call id -> client), calls of more than one
+    client. A worked example copies one call's whole input, as data: its phrases are not checked."""
+    holders: dict[tuple[str, ...], set[str]] = {}
+    for call_id, text in inputs.items():
+        for phrase in _shingles(text):
+            holders.setdefault(phrase, set()).add(call_id)
+    several = len(set(clients.values())) >= 2
+    common = max(3.0, framing * len(inputs))
+    known = _shingles(parent)
+    for edit in edits:
+        text = " ".join(edit.text.split())
+        if any(f"Q: {' '.join(inputs[c].split())} A:" in text for c in inputs):
+            continue
+        for phrase in sorted(_shingles(f"{edit.title} {text}") - known):
+            calls = holders.get(phrase, set())
+            if not calls:
+                continue
+            if len(calls) >= common and (not several or len({clients.get(c, "") for c in calls}) >= 2):
+                continue
             return " ".join(phrase)
     return None

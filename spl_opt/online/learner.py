@@ -26,7 +26,7 @@ from typing import Any, Literal
 from spl_opt.core.edits import EditError, apply_edits
 from spl_opt.core.errors import ConfigError
 from spl_opt.core.protocols import Evidence, Operator, Program, ProgramOutput, Scorer
-from spl_opt.core.records import Candidate, Evaluation, Example, Playbook
+from spl_opt.core.records import Candidate, Edit, Evaluation, Example, Playbook
 from spl_opt.engine.operator_choice import choose_operator, operator_weights
 from spl_opt.engine.workers import scorer_for
 from spl_opt.evaluators.cache import EvalCache
@@ -34,7 +34,13 @@ from spl_opt.evaluators.length import LengthCounter
 from spl_opt.evaluators.metrics import labels_of
 from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker
-from spl_opt.online.feedback import Known, echoed_feedback, recent_evidence, replay_buffer
+from spl_opt.online.feedback import (
+    Known,
+    carried_from_inputs,
+    echoed_feedback,
+    recent_evidence,
+    replay_buffer,
+)
 from spl_opt.online.gate import binomial_cdf, gate
 from spl_opt.online.store import Outcome, PlaybookStore, Replay, Version
 
@@ -319,6 +325,21 @@ class Learner:
         ]
         return waiting[-self.proposals :]
 
+    def _refusal(self, parent: Playbook, edits: Sequence[Edit]) -> str | None:
+        """Why an edit is refused before replay: it repeats a user's feedback text or carries a phrase
+        from the calls' inputs into the prompt. Feedback and inputs are evidence, never instructions."""
+        outcomes = self.store.outcomes()
+        said = [o.text for o in outcomes if o.text]
+        echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], said)
+        if echo is not None:
+            return f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction"
+        inputs = {c.id: c.example().input_text() for c in self.store.calls()}
+        clients = {o.call_id: o.client for o in outcomes}
+        carried = carried_from_inputs(edits, parent.render(), inputs, clients)
+        if carried is not None:
+            return f"carries {carried!r} from a call's input: inputs are data, not instructions"
+        return None
+
     def _decide(
         self,
         version: Version,
@@ -347,12 +368,9 @@ class Learner:
                 reason=reason,
             )
 
-        said = [o.text for o in self.store.outcomes() if o.text]
-        echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], said) if self.gated else None
-        if echo is not None:
-            return record(
-                False, f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction"
-            )
+        refusal = self._refusal(version.playbook, edits) if self.gated else None
+        if refusal is not None:
+            return record(False, refusal)
         if served_eval is None:  # ungated: keep every edit
             return record(True, "ungated: every edit is kept")
         child_eval = evaluator.evaluate(Candidate(playbook=child), known.examples, "val")

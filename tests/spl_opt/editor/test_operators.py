@@ -71,6 +71,8 @@ def test_worked_example_adds_few_shots_then_replaces_one():
     )
     assert op.propose(shown, Evidence(successes=(success,))).error
     assert op.propose(PB, Evidence()).error
+    unknown = _item(0.0, "wrong").model_copy(update={"target": ""})
+    assert op.propose(PB, Evidence(failures=(unknown,))).error  # a failure with no known answer
 
 
 def test_worked_example_does_not_repeat_the_answer_marker():
