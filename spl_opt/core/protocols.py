@@ -38,13 +38,16 @@ class EvidenceItem(Record):
 class Evidence(Record):
     """What an editor sees: a parent's failures and successes on a minibatch, other good playbooks
     (`donors`, for crossover) and a `seed` for any choice an operator makes. `final`: the outputs
-    shown are what the metric reads (false for an intermediate step of a multi-step program)."""
+    shown are what the metric reads (false for an intermediate step of a multi-step program).
+    `kind`: the kind of edit the operator policy asks for, one of the operator's `kinds` ("": the
+    operator chooses)."""
 
     failures: tuple[EvidenceItem, ...] = ()
     successes: tuple[EvidenceItem, ...] = ()
     donors: tuple[Playbook, ...] = ()
     seed: int = 0
     final: bool = True
+    kind: str = ""
 
 
 class Operator(Protocol):
@@ -56,6 +59,8 @@ class Operator(Protocol):
     that does not apply is never drawn. `propose` makes up to `n` attempts and returns a Proposal
     holding the edits it could read (possibly none, with `error` and the raw LM text saying why), and
     its LM cost; it never raises for a bad LM answer. The edits of one proposal make one child.
+    An operator may also list `kinds`, the edit kinds it can be asked for (`Evidence.kind`); the
+    operator policy then draws the kind too, as an arm of its own (`spl_opt.engine.operator_choice`).
     """
 
     name: str

@@ -154,6 +154,7 @@ def split_prompt(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
 
 
 EditOp = Literal["add", "revise", "delete", "preamble"]
+EDIT_OPS: tuple[EditOp, ...] = ("add", "revise", "delete", "preamble")
 
 
 class Edit(Record):

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from spl_opt.core.protocols import Evidence
-from spl_opt.core.records import Edit, Playbook, Proposal
+from spl_opt.core.records import EDIT_OPS, Edit, Playbook, Proposal
 from spl_opt.editor.hygiene import clean_strategy_text, clean_title
 
 EDITOR_INSTRUCTIONS = """\
@@ -27,7 +27,12 @@ The assistant answers in plain text and cannot run code: write strategies as pla
 instructions, never code. Keep strategies short (one to three sentences) and concrete. If answers are \
 right but in the wrong form, state the exact answer format."""
 
-_OPS = ("add", "revise", "delete", "preamble")
+REQUESTS = {
+    "add": "add a new strategy",
+    "revise": "revise one existing strategy (name its id)",
+    "delete": "delete the strategy that misleads the assistant (name its id)",
+    "preamble": "rewrite the preamble",
+}
 
 
 def render_playbook(playbook: Playbook) -> str:
@@ -41,7 +46,8 @@ def render_playbook(playbook: Playbook) -> str:
 
 def render_evidence(evidence: Evidence, limit: int = 400, max_items: int = 4) -> str:
     """Failures first, then successes (at most `max_items` of each), outputs cut to their last `limit`
-    characters: a small editor model reads a short, focused evidence block best."""
+    characters: a small editor model reads a short, focused evidence block best. A requested kind of
+    edit (`Evidence.kind`) ends the block."""
     blocks = []
     for title, items in (("WRONG", evidence.failures), ("RIGHT", evidence.successes)):
         for i, item in enumerate(items[:max_items], 1):
@@ -50,13 +56,15 @@ def render_evidence(evidence: Evidence, limit: int = 400, max_items: int = 4) ->
                 f"### {title} example {i}\nInput: {item.input}\nAssistant output: {out}\n"
                 f"Expected answer: {item.target}\nFeedback: {item.feedback}"
             )
+    if evidence.kind in REQUESTS:
+        blocks.append(f"Requested edit: {evidence.kind}: {REQUESTS[evidence.kind]}.")
     return "\n\n".join(blocks)
 
 
 def parse_op(raw: str) -> str | None:
     """The edit operation named in `raw`, read leniently (small models add words and punctuation)."""
     words = re.findall(r"[a-z]+", raw.lower())
-    return next((w for w in words if w in _OPS), None)
+    return next((w for w in words if w in EDIT_OPS), None)
 
 
 def _signature() -> Any:
@@ -105,6 +113,7 @@ class DSPyEditor:
 
     name = "editor"
     needs_lm = True
+    kinds = EDIT_OPS
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)  # it learns from failures

@@ -13,6 +13,11 @@ The default prior is uniform (1, 1) except for the answer-format operator on for
 it is (9, 1): on small task models stating the answer's form is the edit that fixes most such
 failures (`benchmarks/format_rule.py`). Tuned priors replace the defaults they name.
 
+An operator that lists `kinds` (the LM editor: add, revise, delete, preamble) is then asked for one
+kind of edit, drawn the same way among its kinds and "any" (it chooses), each a (context, arm) of its
+own: `editor:add`, ..., `editor:any`, with uniform default priors. So the policy learns, per context,
+which kind of edit passes screening, as it learns which operator does.
+
 An operator that needs no LM is deterministic given its parent and evidence; if its child would be a
 candidate the search has already evaluated, it is not drawn (the caller checks, see `Optimizer`).
 """
@@ -115,3 +120,63 @@ def repeats(
         return bool(proposal.edits) and apply_edits_to(whole, step, proposal.edits).id in seen
     except EditError:
         return False
+
+
+def kind_arm(operator: str, kind: str) -> str:
+    """The policy's arm for `operator` asked for an edit of `kind` ("" lets the operator choose)."""
+    return f"{operator}:{kind or 'any'}"
+
+
+def arms(name: str, operator: Operator, evidence: Evidence) -> list[tuple[str, str]]:
+    """The (context, arm) keys a screening outcome of `operator` on `evidence` counts for: the
+    operator, and for an operator with `kinds` the kind it was asked for."""
+    context = evidence_context(evidence)
+    keys = [(context, name)]
+    if getattr(operator, "kinds", ()):
+        keys.append((context, kind_arm(name, evidence.kind)))
+    return keys
+
+
+def kind_weights(
+    name: str,
+    operator: Operator,
+    stats: Mapping[tuple[str, str], OperatorStats],
+    evidence: Evidence,
+    parent: Playbook,
+    *,
+    priors: Priors | None = None,
+) -> dict[str, float]:
+    """Weight per kind of edit `operator` can be asked for on `parent` ("": it chooses), as for
+    operators: the posterior odds of acceptance of each (context, kind) arm. Revise and delete need a
+    strategy. Empty for an operator without `kinds`."""
+    kinds = tuple(getattr(operator, "kinds", ()))
+    if not kinds:
+        return {}
+    context = evidence_context(evidence)
+    weights: dict[str, float] = {}
+    for kind in ("", *kinds):
+        if kind in ("revise", "delete") and not parent.strategies:
+            continue
+        alpha, beta = prior(priors, context, kind_arm(name, kind))
+        s = stats.get((context, kind_arm(name, kind)), OperatorStats())
+        weights[kind] = (alpha + s.accepted) / (beta + s.rejected)
+    return weights
+
+
+def with_kind(
+    name: str,
+    operator: Operator,
+    stats: Mapping[tuple[str, str], OperatorStats],
+    evidence: Evidence,
+    parent: Playbook,
+    rng: random.Random,
+    *,
+    priors: Priors | None = None,
+) -> Evidence:
+    """`evidence` asking `operator` for a kind of edit drawn by `kind_weights` (unchanged for an
+    operator without kinds)."""
+    weights = kind_weights(name, operator, stats, evidence, parent, priors=priors)
+    if not weights:
+        return evidence
+    kind = rng.choices(list(weights), list(weights.values()))[0]
+    return evidence.model_copy(update={"kind": kind})

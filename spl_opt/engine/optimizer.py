@@ -36,10 +36,11 @@ from spl_opt.engine.events import (
 )
 from spl_opt.engine.operator_choice import (
     OperatorStats,
+    arms,
     choose_operator,
-    evidence_context,
     operator_weights,
     repeats,
+    with_kind,
 )
 from spl_opt.engine.result import RoleUsage, SearchResult
 from spl_opt.engine.work import Iteration, Pending, ProposeRequest, Work, edit_target
@@ -199,6 +200,8 @@ class Optimizer:
         op_name = self._choose_operator(rng, whole, step, evidence)
         if op_name is None:
             return self._idle(i, "no operator applies")
+        operator, policy, priors = self.operators[op_name], self.state.policy, self.search.operator_priors
+        evidence = with_kind(op_name, operator, policy, evidence, whole.part(step), rng, priors=priors)
         proposal = yield ProposeRequest(i, op_name, whole.part(step), evidence, self.search.editor_attempts)
         assert isinstance(proposal, Proposal)
         proposal = proposal.on_part(step)
@@ -227,10 +230,9 @@ class Optimizer:
         assert isinstance(child_eval, Evaluation)
         old, new = parent_eval.objectives, child_eval.objectives
         accepted = self.acceptance.accepts(old, new)
-        for stats in (
-            self.state.ops.setdefault(op_name, OperatorStats()),
-            self.state.policy.setdefault((evidence_context(evidence), op_name), OperatorStats()),
-        ):
+        counted = [self.state.ops.setdefault(op_name, OperatorStats())]
+        counted += [policy.setdefault(arm, OperatorStats()) for arm in arms(op_name, operator, evidence)]
+        for stats in counted:
             stats.tried += 1
             stats.accepted += accepted
         self.events.emit(

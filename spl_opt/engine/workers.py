@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from spl_opt.core.protocols import Evidence, Program, Scorer
-from spl_opt.core.records import Playbook, Proposal, Record, TaskData
+from spl_opt.core.records import EDIT_OPS, Playbook, Proposal, Record, TaskData
 from spl_opt.evaluators.metrics import Score, exact_match, labels_of, numeric_match
 from spl_opt.evaluators.worker import Worker
 from spl_opt.lm.config import LMConfig
@@ -34,6 +34,7 @@ class LazyEditor:
 
     name = "editor"
     needs_lm = True
+    kinds = EDIT_OPS
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)

@@ -2,9 +2,9 @@
 
 From the edit outcomes of earlier runs (`spl_opt.tuning.outcomes`):
 
-- **priors**: per (evidence context, operator), the Beta prior of passing screening, from how often
-  that operator's children passed in that context, capped at `strength` pseudo-observations so a
-  new run's own outcomes still move it (`learn_priors`);
+- **priors**: per (evidence context, operator or kind of LM edit), the Beta prior of passing
+  screening, from how often that arm's children passed in that context, capped at `strength`
+  pseudo-observations so a new run's own outcomes still move it (`learn_priors`);
 - **demonstrations** for `EditorModule`: DSPy's `BootstrapFewShot` runs the editor (or a stronger
   `teacher_lm`) on the evidence of recorded proposals and keeps the edits whose *measured* gain is
   positive (`EditGain`: apply the edit to the parent and score the child against the parent on the
@@ -33,7 +33,7 @@ from spl_opt.editor.dspy_editor import (
     render_playbook,
 )
 from spl_opt.editor.hygiene import clean_strategy_text, clean_title, first_sentences
-from spl_opt.engine.operator_choice import evidence_context
+from spl_opt.engine.operator_choice import evidence_context, kind_arm
 from spl_opt.engine.runner import task_scorer
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
@@ -44,13 +44,15 @@ Priors = dict[str, dict[str, tuple[float, float]]]
 
 
 def learn_priors(outcomes: Iterable[EditOutcome], *, strength: float = 20.0) -> Priors:
-    """(alpha, beta) per evidence context and operator from screened outcomes that kept their evidence."""
+    """(alpha, beta) per evidence context and operator from screened outcomes that kept their evidence;
+    for the LM editor also per kind of edit it was asked for (`editor:add`, ..., `editor:any`)."""
     counts: dict[tuple[str, str], list[int]] = {}
     for o in outcomes:
         if o.accepted is None or o.evidence is None:
             continue
-        tally = counts.setdefault((evidence_context(o.evidence), o.operator), [0, 0])
-        tally[0 if o.accepted else 1] += 1
+        context = evidence_context(o.evidence)
+        for arm in (o.operator, kind_arm(o.operator, o.evidence.kind)) if o.needs_lm else (o.operator,):
+            counts.setdefault((context, arm), [0, 0])[0 if o.accepted else 1] += 1
     priors: Priors = {}
     for (context, operator), (accepted, rejected) in sorted(counts.items()):
         scale = min(1.0, strength / (accepted + rejected))

@@ -42,6 +42,9 @@ def test_rendering_shows_ids_and_failures_first():
     assert "[s1] Format: Say the answer." in render_playbook(PB)
     text = render_evidence(EVIDENCE)
     assert text.startswith("### WRONG example 1") and "Expected answer: 4" in text
+    asked = render_evidence(EVIDENCE.model_copy(update={"kind": "revise"}))
+    assert asked.endswith("Requested edit: revise: revise one existing strategy (name its id).")
+    assert "Requested edit" not in text
 
 
 def test_copied_evidence_is_cut_from_the_edit_and_an_empty_edit_is_unusable():

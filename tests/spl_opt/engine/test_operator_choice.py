@@ -86,3 +86,32 @@ def test_an_exhausted_operator_is_not_drawn():
     formless = Evidence(failures=(_failure("so 5 it is"),))
     weights = operator_weights(BASE, ALL, {}, formless, BARE, exhausted={"answer-format"})
     assert "answer-format" not in weights and "editor" in weights
+
+
+def test_the_editor_is_asked_for_a_kind_of_edit_drawn_by_its_own_arms():
+    from spl_opt.engine.operator_choice import arms, kind_arm, kind_weights, with_kind
+
+    editor, failing = ALL["editor"], Evidence(failures=(_failure("Answer: 5"),))
+    assert set(kind_weights("editor", editor, {}, failing, BARE)) == {"", "add", "preamble"}  # none to revise
+    assert set(kind_weights("editor", editor, {}, failing, NOTED)) == {
+        "",
+        "add",
+        "revise",
+        "delete",
+        "preamble",
+    }
+    assert kind_weights("compress", ALL["compress"], {}, failing, NOTED) == {}  # no kinds: never asked
+    stats = {("wrong", "editor:revise"): OperatorStats(tried=3, accepted=3)}
+    tuned = {"wrong": {"editor:delete": (1.0, 9.0)}}
+    weights = kind_weights("editor", editor, stats, failing, NOTED, priors=tuned)
+    assert weights["revise"] == 4.0 and weights["delete"] == 1 / 9 and weights[""] == 1.0
+    asked = [with_kind("editor", editor, stats, failing, NOTED, random.Random(s)).kind for s in range(40)]
+    assert asked.count("revise") > 2 * asked.count("add")  # odds 4 against 1
+    assert asked == [
+        with_kind("editor", editor, stats, failing, NOTED, random.Random(s)).kind for s in range(40)
+    ]
+    assert with_kind("compress", ALL["compress"], {}, failing, NOTED, random.Random(0)) == failing
+    asked_add = failing.model_copy(update={"kind": "add"})
+    assert arms("editor", editor, asked_add) == [("wrong", "editor"), ("wrong", "editor:add")]
+    assert arms("compress", ALL["compress"], failing) == [("wrong", "compress")]
+    assert kind_arm("editor", "") == "editor:any"

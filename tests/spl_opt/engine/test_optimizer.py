@@ -141,3 +141,18 @@ def test_a_deterministic_operator_is_not_drawn_again_for_a_parent_it_was_measure
     assert reasons and all(r == "no operator applies" for r in reasons)
     [proposal] = [e for e in events if e.event == "proposal"]
     assert proposal.evidence is not None and proposal.evidence.failures  # what the operator was shown
+
+
+def test_the_editor_is_asked_for_a_kind_of_edit_and_the_policy_counts_that_arm(
+    tmp_path, toy_task, task_lm, editor_lm
+):
+    opt, evaluator = _setup(tmp_path, toy_task, task_lm, editor_lm)
+    _drive(opt, evaluator)
+    from spl_opt.engine.events import ProposalEvent
+
+    asked = [e.evidence.kind for e in opt.events.events if isinstance(e, ProposalEvent)]
+    assert asked and set(asked) <= {"", "add", "revise", "delete", "preamble"}
+    arms = {arm for _, arm in opt.state.policy}
+    assert "editor" in arms and any(arm.startswith("editor:") for arm in arms)
+    tried = sum(s.tried for (_, arm), s in opt.state.policy.items() if arm.startswith("editor:"))
+    assert tried == opt.state.ops["editor"].tried  # every screened edit counts for its kind arm too

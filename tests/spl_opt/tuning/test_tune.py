@@ -63,6 +63,8 @@ def test_priors_follow_the_screening_outcomes_per_context():
     priors = learn_priors(_outcomes(make_task()))
     assert priors["wrong"]["editor"] == (4.0, 4.0)  # 3 accepted, 3 rejected
     assert priors["wrong"]["worked-example"] == (1.0, 2.0)
+    assert priors["wrong"]["editor:any"] == (4.0, 4.0)  # journals without a requested kind
+    assert "worked-example:any" not in priors["wrong"]  # an operator that needs no LM has no kinds
     capped = learn_priors(_outcomes(make_task()) * 10, strength=6)
     assert capped["wrong"]["editor"] == (4.0, 4.0)  # 60 outcomes weigh as 6
 
