@@ -120,9 +120,23 @@ def run_arm(task: str, seed: int, editor: Path | None, args: argparse.Namespace,
         "task": task,
         "seed": seed,
         "arm": arm,
+        "commit": _commit(),
         "seconds": round(time.monotonic() - start, 1),
         **run_metrics(report, run_outcomes(run_dir)),
     }
+
+
+def _commit() -> str:
+    """The code a row was measured on (rows of several invocations may sit in one table)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return out.stdout.strip()
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
