@@ -163,19 +163,8 @@ def kind_weights(
     return weights
 
 
-def with_kind(
-    name: str,
-    operator: Operator,
-    stats: Mapping[tuple[str, str], OperatorStats],
-    evidence: Evidence,
-    parent: Playbook,
-    rng: random.Random,
-    *,
-    priors: Priors | None = None,
-) -> Evidence:
-    """`evidence` asking `operator` for a kind of edit drawn by `kind_weights` (unchanged for an
-    operator without kinds)."""
-    weights = kind_weights(name, operator, stats, evidence, parent, priors=priors)
+def with_kind(evidence: Evidence, weights: Mapping[str, float], rng: random.Random) -> Evidence:
+    """`evidence` asking for a kind of edit drawn by `weights` (`kind_weights`; empty: unchanged)."""
     if not weights:
         return evidence
     kind = rng.choices(list(weights), list(weights.values()))[0]

@@ -38,6 +38,7 @@ from spl_opt.engine.operator_choice import (
     OperatorStats,
     arms,
     choose_operator,
+    kind_weights,
     operator_weights,
     repeats,
     with_kind,
@@ -201,7 +202,8 @@ class Optimizer:
         if op_name is None:
             return self._idle(i, "no operator applies")
         operator, policy, priors = self.operators[op_name], self.state.policy, self.search.operator_priors
-        evidence = with_kind(op_name, operator, policy, evidence, whole.part(step), rng, priors=priors)
+        kinds = kind_weights(op_name, operator, policy, evidence, whole.part(step), priors=priors)
+        evidence = with_kind(evidence, kinds, rng)
         proposal = yield ProposeRequest(i, op_name, whole.part(step), evidence, self.search.editor_attempts)
         assert isinstance(proposal, Proposal)
         proposal = proposal.on_part(step)

@@ -105,12 +105,10 @@ def test_the_editor_is_asked_for_a_kind_of_edit_drawn_by_its_own_arms():
     tuned = {"wrong": {"editor:delete": (1.0, 9.0)}}
     weights = kind_weights("editor", editor, stats, failing, NOTED, priors=tuned)
     assert weights["revise"] == 4.0 and weights["delete"] == 1 / 9 and weights[""] == 1.0
-    asked = [with_kind("editor", editor, stats, failing, NOTED, random.Random(s)).kind for s in range(40)]
+    asked = [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
     assert asked.count("revise") > 2 * asked.count("add")  # odds 4 against 1
-    assert asked == [
-        with_kind("editor", editor, stats, failing, NOTED, random.Random(s)).kind for s in range(40)
-    ]
-    assert with_kind("compress", ALL["compress"], {}, failing, NOTED, random.Random(0)) == failing
+    assert asked == [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
+    assert with_kind(failing, {}, random.Random(0)) == failing  # an operator without kinds
     asked_add = failing.model_copy(update={"kind": "add"})
     assert arms("editor", editor, asked_add) == [("wrong", "editor"), ("wrong", "editor:add")]
     assert arms("compress", ALL["compress"], failing) == [("wrong", "compress")]
