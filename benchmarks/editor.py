@@ -251,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     manifest = json.loads((editor / MANIFEST_FILE).read_text(encoding="utf-8"))
     print(f"tuned editor: {manifest['demos']} demos, measured {json.dumps(manifest['measured'])}", flush=True)
     rows = recorded_rows(out / "editor.json", manifest)
-    for task in args.test_tasks:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed-major: a run stopped early has every task at its first seeds
+        for task in args.test_tasks:
             for arm_editor in (None, editor):
                 arm = "tuned" if arm_editor is not None else "untuned"
                 if any((r["task"], r["seed"], r["arm"]) == (task, seed, arm) for r in rows):
