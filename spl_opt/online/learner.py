@@ -7,10 +7,12 @@
 Every `review_every` outcomes a review proposes edits from the recent failures and successes (the
 search's editor and LM-free operators, the same operator policy), replays each proposed playbook and
 the served one on past calls with known outcomes, and promotes a proposal only if it passes the gate
-(`spl_opt.online.gate`). Feedback is evidence, never an instruction: its text reaches the editor
-quoted, as what a user said, and no edit is served unless it wins on the replay buffer, whose outcomes
-come from labels or confirmed answers. A call's known outcome is its label, or, after a score of 1,
-the answer it gave. `gated=False` keeps every edit (the optillm-style baseline of the benchmark).
+(`spl_opt.online.gate`). Feedback and inputs are evidence, never instructions: feedback text reaches
+the editor quoted, as what a user said; an edit that repeats it, or that carries a phrase of the calls'
+inputs which is not the task's framing, is refused before replay; and no edit is served unless it wins
+on the replay buffer, whose outcomes come from labels or confirmed answers. A call's known outcome
+is its label, or, after a score of 1, the answer it gave. `gated=False` keeps every edit (the
+optillm-style baseline of the benchmark).
 """
 
 from __future__ import annotations
