@@ -46,17 +46,44 @@ def replay_buffer(store: PlaybookStore, size: int) -> Known:
     return known
 
 
+def vouched_clients(store: PlaybookStore, scorer: Scorer) -> set[str]:
+    """Clients with a track record: at least one of their labels matches the answer a served playbook
+    gave to that call (the model found the same answer on its own)."""
+    calls = {c.id: c for c in store.calls()}
+    vouched: set[str] = set()
+    for o in store.outcomes():
+        if o.label is not None and o.client not in vouched and o.call_id in calls:
+            call = calls[o.call_id]
+            answer = ProgramOutput(value=call.output, text=call.output)
+            if scorer(call.example(o.label), answer)[0] >= 1.0:
+                vouched.add(o.client)
+    return vouched
+
+
 def recent_evidence(
-    store: PlaybookStore, version: Version, known: Known, scorer: Scorer, window: int, seed: int
+    store: PlaybookStore,
+    version: Version,
+    known: Known,
+    scorer: Scorer,
+    window: int,
+    seed: int,
+    vouched_only: bool = True,
 ) -> Evidence:
-    """The last `window` outcomes of calls `version` answered, as failures and successes."""
+    """The last `window` outcomes of calls `version` answered, as failures and successes. With
+    `vouched_only`, a label from a client without a track record (`vouched_clients`) is not shown as
+    the expected answer: an editor or a worked example would take it as true (the replay gate still
+    weighs it)."""
     calls = {c.id: c for c in store.calls() if c.version == version.id}
     targets = {ex.id.rsplit("-", 1)[0]: ex.target for ex in known.examples}
+    vouched = vouched_clients(store, scorer) if vouched_only else None
     items: list[EvidenceItem] = []
     for outcome in store.outcomes()[-window:]:
         call = calls.get(outcome.call_id)
         if call is not None:
-            items.append(evidence_item(call, outcome, targets.get(call.id, ""), scorer))
+            item = evidence_item(call, outcome, targets.get(call.id, ""), scorer)
+            if vouched is not None and outcome.label is not None and outcome.client not in vouched:
+                item = item.model_copy(update={"target": ""})
+            items.append(item)
     return Evidence(
         failures=tuple(x for x in items if x.score < 1.0),
         successes=tuple(x for x in items if x.score >= 1.0),

@@ -240,11 +240,11 @@ class Learner:
         return replay_buffer(self.store, self.replay_size)
 
     def evidence(self, version: Version, known: Known) -> Evidence:
-        """The recent outcomes of the served version's calls, as the editor's evidence."""
+        """The recent outcomes of the served version's calls, as the editor's evidence (gated: only
+        the labels of clients with a track record are shown as expected answers)."""
         scorer = self._scorer([e.target for e in known.examples])
-        return recent_evidence(
-            self.store, version, known, scorer, 4 * self.review_every, self.rng.randrange(1 << 30)
-        )
+        seed = self.rng.randrange(1 << 30)
+        return recent_evidence(self.store, version, known, scorer, 4 * self.review_every, seed, self.gated)
 
     def rolled_back(self) -> set[str]:
         """Playbook ids of versions that were served and then rolled back (not proposed again)."""
