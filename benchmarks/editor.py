@@ -61,6 +61,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minibatch", type=int, default=5)
     p.add_argument("--demos", type=int, default=4)
     p.add_argument("--out", default="benchmarks/results/editor")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the tables from recorded rows and runs",
+    )
     return p.parse_args(argv)
 
 
@@ -98,6 +103,10 @@ def run_metrics(report: RunReport, outcomes: Sequence[EditOutcome]) -> dict[str,
     }
 
 
+def run_path(out: Path, task: str, seed: int, arm: str) -> Path:
+    return out / "runs" / arm / f"{slug(task)}-s{seed}"
+
+
 def run_arm(task: str, seed: int, editor: Path | None, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from spl_opt.engine.runner import run_config
 
@@ -111,7 +120,7 @@ def run_arm(task: str, seed: int, editor: Path | None, args: argparse.Namespace,
         budget=Budget(max_rollouts=args.budget),
         search=SearchConfig(minibatch_size=args.minibatch),
         editor=str(editor) if editor is not None else None,
-        run_dir=str(out / "runs" / arm / f"{slug(task)}-s{seed}"),
+        run_dir=str(run_path(out, task, seed, arm)),
         quiet=True,
     )
     start = time.monotonic()
@@ -205,6 +214,18 @@ def to_markdown(
             f"| {f(s['editor_share'])} | {test} |"
         )
     ratio = summary["rollouts_ratio"]
+    kinds = summary.get("kinds", {})
+    if any(kinds.values()):
+        lines += [
+            "",
+            "| arm | kind asked | LM proposals | usable edit | passed screening | raised validation |",
+            "|---|---|---|---|---|---|",
+        ]
+        for arm, table in kinds.items():
+            for kind, k in table.items():
+                lines.append(
+                    f"| {arm} | {kind} | {k['asked']} | {k['usable']} | {k['passed']} | {k['raised']} |"
+                )
     lines += [
         "",
         f"Rollouts for the tuned run to reach the untuned run's final validation accuracy, over the "
@@ -218,6 +239,37 @@ def to_markdown(
         f"Command: `{command}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def kind_stats(run_dirs: Sequence[Path]) -> dict[str, dict[str, int]]:
+    """Per kind of edit the policy asked the LM editor for ("any": it chose), over `run_dirs`: its
+    proposals, those with a usable edit, those that passed screening, and those that raised validation."""
+    stats: dict[str, dict[str, int]] = {}
+    for run_dir in run_dirs:
+        for o in run_outcomes(run_dir) if (run_dir / "journal.jsonl").is_file() else ():
+            if not o.needs_lm or o.evidence is None:
+                continue
+            s = stats.setdefault(
+                o.evidence.kind or "any", dict.fromkeys(("asked", "usable", "passed", "raised"), 0)
+            )
+            s["asked"] += 1
+            s["usable"] += bool(o.edits)
+            s["passed"] += bool(o.accepted)
+            s["raised"] += bool(o.accepted and (o.val_gain or 0) > 0)
+    return dict(sorted(stats.items()))
+
+
+def write_results(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], command: str) -> None:
+    """OUT/editor.json and OUT/editor.md from the rows, with the edit-kind table of their runs (those
+    still under OUT/runs: run directories are not committed)."""
+    summary = summarize(rows)
+    summary["kinds"] = {
+        arm: kind_stats([run_path(out, r["task"], r["seed"], arm) for r in rows if r["arm"] == arm])
+        for arm in ("untuned", "tuned")
+    }
+    record = {"summary": summary, "rows": rows, "manifest": manifest}
+    (out / "editor.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "editor.md").write_text(to_markdown(rows, summary, manifest, command))
 
 
 def recorded_rows(path: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -251,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     manifest = json.loads((editor / MANIFEST_FILE).read_text(encoding="utf-8"))
     print(f"tuned editor: {manifest['demos']} demos, measured {json.dumps(manifest['measured'])}", flush=True)
     rows = recorded_rows(out / "editor.json", manifest)
-    for seed in args.seeds:  # seed-major: a run stopped early has every task at its first seeds
+    command = "python -m benchmarks.editor " + " ".join(sys.argv[1:] if argv is None else argv)
+    for seed in (
+        args.seeds if not args.report_only else ()
+    ):  # seed-major: a run stopped early has every task at its first seeds
         for task in args.test_tasks:
             for arm_editor in (None, editor):
                 arm = "tuned" if arm_editor is not None else "untuned"
@@ -265,12 +320,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{row['seconds']:.0f} s",
                     flush=True,
                 )
-                summary = summarize(rows)
-                command = "python -m benchmarks.editor " + " ".join(sys.argv[1:] if argv is None else argv)
-                (out / "editor.json").write_text(
-                    json.dumps({"summary": summary, "rows": rows, "manifest": manifest}, indent=2) + "\n"
-                )
-                (out / "editor.md").write_text(to_markdown(rows, summary, manifest, command))
+                write_results(out, rows, manifest, command)
+    write_results(out, rows, manifest, command)
     print((out / "editor.md").read_text())
 
 

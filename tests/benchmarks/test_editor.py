@@ -15,6 +15,8 @@ def row(task: str, seed: int, arm: str, history, final_val: float, **extra) -> d
         "editor_val_gain": 0.0,
         "editor_share": 0.0,
         "test_scores": [1.0, 0.0],
+        "test": 0.5,
+        "rollouts": 10,
         **extra,
     }
 
@@ -45,3 +47,19 @@ def test_rows_of_an_earlier_invocation_are_kept_only_for_the_same_tuned_editor(t
     path.write_text(json.dumps({"summary": {}, "rows": rows, "manifest": {"demos": 3}}))
     assert editor.recorded_rows(path, {"demos": 3}) == rows
     assert editor.recorded_rows(path, {"demos": 4}) == []
+
+
+def test_kind_stats_count_the_lm_editors_proposals_by_the_kind_asked(tmp_path, toy_task, task_lm, editor_lm):
+    from tests.spl_opt.tuning.test_outcomes import make_run
+
+    run = make_run(tmp_path / "run", toy_task, task_lm, editor_lm, operators={"editor": 1.0})
+    stats = editor.kind_stats([run, tmp_path / "gone"])  # a run directory not kept is skipped
+    assert set(stats) <= {"any", "add", "revise", "delete", "preamble"}
+    asked = sum(k["asked"] for k in stats.values())
+    assert asked >= 1 and all(k["asked"] >= k["usable"] >= k["passed"] >= k["raised"] for k in stats.values())
+    rows = [row("toy", 0, "untuned", [[10, 0.2]], 0.2)]
+    editor.write_results(tmp_path, rows, {"demos": 0}, "cmd")
+    assert json.loads((tmp_path / "editor.json").read_text())["summary"]["kinds"] == {
+        "untuned": {},
+        "tuned": {},
+    }
