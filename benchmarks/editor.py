@@ -304,9 +304,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tuned editor: {manifest['demos']} demos, measured {json.dumps(manifest['measured'])}", flush=True)
     rows = recorded_rows(out / "editor.json", manifest)
     command = "python -m benchmarks.editor " + " ".join(sys.argv[1:] if argv is None else argv)
-    for seed in (
-        args.seeds if not args.report_only else ()
-    ):  # seed-major: a run stopped early has every task at its first seeds
+    seeds = () if args.report_only else args.seeds
+    for seed in seeds:  # seed-major: a run stopped early has every task at its first seeds
         for task in args.test_tasks:
             for arm_editor in (None, editor):
                 arm = "tuned" if arm_editor is not None else "untuned"
