@@ -173,8 +173,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if tuned is None:
             continue
         base = reached_at(r["history"], r["final_val"])
-        mine = reached_at(tuned["history"], r["final_val"])
-        ratios.append(None if mine is None or not base else mine / base)
+        at = reached_at(tuned["history"], r["final_val"])
+        ratios.append(None if at is None or not base else at / base)
     reached = [x for x in ratios if x is not None]
     out["rollouts_ratio"] = {
         "pairs": len(ratios),

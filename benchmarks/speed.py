@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,7 @@ def main() -> None:
     results["command"] = "python -m benchmarks.speed " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out" and v is not None
     )
-    sections = {
+    sections: dict[str, Callable[[], dict[str, Any]]] = {
         "batched": lambda: {
             "batched": {
                 "short_answers": batched(args.batch_examples, args.batch_max_tokens, REASONING_PLAYBOOK),

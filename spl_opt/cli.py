@@ -157,7 +157,16 @@ def _tune_parser(sub: Any) -> None:
         "by --runs gets a search of its own",
     )
     add("--runs", nargs="*", default=[], metavar="RUN_DIR", help="earlier runs to learn from")
-    add("--budget", type=int, default=60, help="rollouts per tuning search (default 60)")
+    add("--budget", type=int, default=60, help="rollouts per tuning search (default 60; 0: no searches)")
+    add(
+        "--samples",
+        type=int,
+        default=0,
+        help="fresh measured edits of the untuned editor per task, beside the searches (default 0)",
+    )
+    add("--pool", type=int, default=12, help="training examples each sample is measured on (default 12)")
+    add("--minibatch", type=int, default=4, help="of which shown to the editor as evidence (default 4)")
+    add("--holdout", type=float, default=0.3, help="share of edits held out to measure the result")
     add("--out", required=True, help="where to save the tuned editor (e.g. editors/mine)")
     add("--task-model", default="embedded:qwen-0.5b")
     add("--editor-model", default="embedded:qwen-1.5b")
@@ -202,6 +211,10 @@ def _tune(args: argparse.Namespace) -> int:
         n_train=args.train,
         n_val=args.val,
         data_dir=args.data_dir,
+        samples=args.samples,
+        pool=args.pool,
+        minibatch=args.minibatch,
+        holdout=args.holdout,
     )
     print(json.dumps(tuned.measured, indent=2))
     print(f"saved the tuned editor in {path}; use it with `spl-opt optimize --editor {path}`")

@@ -1,27 +1,31 @@
 """`spl-opt tune-editor`: gather edit outcomes on a family of tasks, tune the editor, save it.
 
 Runs given with `runs` are read as they are; every task in `tasks` that none of them covers gets a
-search of its own (`budget` rollouts, under `out/runs/`, resumable like any run). The tasks and their
-splits are rebuilt from each run's own configuration, so the edits are scored on the data they were
-made on.
+search of its own (`budget` rollouts, under `out/runs/`, resumable like any run; `budget=0`: none).
+The tasks and their splits are rebuilt from each run's own configuration, so the edits are scored on
+the data they were made on. With `samples` > 0 every task in `tasks` also gets that many fresh
+rollouts of the untuned editor (`spl_opt.tuning.sampling`), appended to `out/samples.jsonl` as they
+are measured and not asked again when tuning is resumed.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from spl_opt.config import RunConfig, validate_config
+from spl_opt.core.protocols import Operator
 from spl_opt.core.records import TaskData
 from spl_opt.editor.artifact import EditorManifest, save_editor
 from spl_opt.engine.journal import read_config
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.lm.config import LMConfig, build_lm
 from spl_opt.search.budget import Budget
-from spl_opt.tuning.outcomes import EditOutcome, run_outcomes
+from spl_opt.tuning.outcomes import EditOutcome, read_edits, run_outcomes
+from spl_opt.tuning.sampling import EditSampler, sample_outcomes
 from spl_opt.tuning.tune import Tuned, tune_editor
 
 
@@ -38,7 +42,7 @@ def gather_runs(
     covered = {str(read_config(r).get("task")) for r in runs}
     fresh = []
     for task in tasks:
-        if task in covered:
+        if task in covered or budget <= 0:
             continue
         config = base.model_copy(
             update={
@@ -60,6 +64,39 @@ def tasks_of(run_dirs: Sequence[Path]) -> dict[str, TaskData]:
     return {(t := task_of(validate_config(read_config(r)))).name: t for r in run_dirs}
 
 
+SAMPLES = "samples.jsonl"
+
+
+def gather_samples(
+    tasks: Mapping[str, TaskData],
+    path: Path,
+    task_lm: Any,
+    editor: Operator,
+    *,
+    samples: int,
+    pool: int,
+    minibatch: int,
+    seed: int,
+    cache: EvalCache,
+    echo: bool,
+) -> list[EditOutcome]:
+    """`samples` measured edits by `editor` per task, those already in `path` read, the rest appended."""
+    done = list(read_edits(path)) if path.is_file() else []
+    have = {(o.task, o.iteration) for o in done}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for name, task in tasks.items():
+            todo = [i for i in range(samples) if (name, i) not in have]
+            if not todo:
+                continue
+            sampler = EditSampler(task, task_lm, pool=pool, minibatch=minibatch, seed=seed, cache=cache)
+            for outcome in sample_outcomes([sampler], editor, todo, echo=echo):
+                f.write(outcome.model_dump_json() + "\n")
+                f.flush()
+                done.append(outcome)
+    return done
+
+
 def tune_from_tasks(
     *,
     tasks: Sequence[str],
@@ -76,6 +113,10 @@ def tune_from_tasks(
     n_train: int = 30,
     n_val: int = 30,
     data_dir: str | None = None,
+    samples: int = 0,
+    pool: int = 12,
+    minibatch: int = 4,
+    holdout: float = 0.3,
     echo: bool = True,
 ) -> tuple[Path, Tuned]:
     """Gather, tune, save under `out`; returns the editor's directory and what was tuned."""
@@ -88,24 +129,44 @@ def tune_from_tasks(
         task_lm=task_lm or LMConfig(),
         **({"editor_lm": editor_lm} if editor_lm is not None else {}),
     )
+    from spl_opt.editor.dspy_editor import DSPyEditor
+    from spl_opt.engine.runner import task_of
+
     run_dirs = gather_runs(tasks, runs, out, base, budget, echo=echo)
     # an edit of one step of a multi-step program cannot be replayed on a chat call: tuning skips it
     outcomes: list[EditOutcome] = [o for r in run_dirs for o in run_outcomes(r) if not o.step]
     task_data = tasks_of(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     cache = EvalCache(out / "gain-cache.jsonl")
+    task_model, editor_model = build_lm(base.task_lm), build_lm(base.editor_lm)
     try:
+        if samples > 0:
+            fresh = {t: task_data.get(t) or task_of(base.model_copy(update={"task": t})) for t in tasks}
+            task_data = {**task_data, **fresh}
+            outcomes += gather_samples(
+                fresh,
+                out / SAMPLES,
+                task_model,
+                DSPyEditor(editor_model),
+                samples=samples,
+                pool=pool,
+                minibatch=minibatch,
+                seed=seed,
+                cache=cache,
+                echo=echo,
+            )
         tuned = tune_editor(
             outcomes,
             task_data,
-            build_lm(base.task_lm),
-            build_lm(base.editor_lm),
+            task_model,
+            editor_model,
             demos=demos,
             bootstrapped=bootstrapped,
             instruction_calls=instruction_calls,
             seed=seed,
             teacher_lm=build_lm(teacher_lm) if teacher_lm is not None else None,
             cache=cache,
+            holdout=holdout,
         )
     finally:
         cache.close()
@@ -116,7 +177,7 @@ def tune_from_tasks(
         models=_models(base, teacher_lm),
         priors=tuned.priors,
         demos=len(tuned.module.propose.demos),
-        measured={**tuned.measured, "outcomes": len(outcomes)},
+        measured={**tuned.measured, "outcomes": len(outcomes), "samples": samples},
         versions=_versions(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )

@@ -234,6 +234,22 @@ def learnable(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) ->
     ]
 
 
+def winners(outcomes: Sequence[EditOutcome], n: int) -> list[EditOutcome]:
+    """Up to `n` recorded LM edits that won their screen and did not lose on validation (or on the
+    held-out examples of a sampled edit), best held-out gain first, one per task before a second:
+    a small editor copies its demonstrations, and one task's rules would crowd out the rest."""
+    ranked = sorted(
+        (o for o in outcomes if (o.gain or 0) > 0 and (o.val_gain is None or o.val_gain >= 0)),
+        key=lambda o: (-(o.val_gain or 0), -(o.gain or 0)),
+    )
+    rounds: dict[str, int] = {}
+    order = []
+    for o in ranked:  # stable: within a round, the ranking holds
+        rounds[o.task] = rounds.get(o.task, -1) + 1
+        order.append((rounds[o.task], o))
+    return [o for _, o in sorted(order, key=lambda x: x[0])][:n]
+
+
 @dataclass
 class Tuned:
     """A tuned editor: the compiled module, the priors, and what was measured."""
@@ -296,13 +312,9 @@ def tune_editor(
         with dspy.context(lm=editor_lm):
             module = optimizer.compile(module, trainset=examples)
     predictor = module.propose
-    predictor.demos = [clean_demo(d) for d in predictor.demos]
     fresh = len(predictor.demos)
-    winners = sorted(
-        (o for o in train if (o.gain or 0) > 0 and (o.val_gain is None or o.val_gain >= 0)),
-        key=lambda o: -(o.gain or 0),
-    )
-    predictor.demos = [*predictor.demos, *(editor_example(o) for o in winners[: max(0, demos - fresh)])]
+    recorded = [editor_example(o) for o in winners(train, max(0, demos - fresh))]
+    predictor.demos = [clean_demo(d) for d in (*predictor.demos, *recorded)]
     measured = {
         "instructions": str(predictor.signature.instructions),
         "pool": len(pool),
