@@ -23,6 +23,25 @@ class Known:
     clients: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Testimony:
+    """What users said (feedback texts) and asked (each call's input), and each call's client."""
+
+    said: list[str]
+    inputs: dict[str, str]
+    clients: dict[str, str]
+
+
+def read_testimony(store: PlaybookStore) -> Testimony:
+    """Everything users said and asked, read once per review (the edit refusals check each edit)."""
+    outcomes = store.outcomes()
+    return Testimony(
+        said=[o.text for o in outcomes if o.text],
+        inputs={c.id: c.example().input_text() for c in store.calls()},
+        clients={o.call_id: o.client for o in outcomes},
+    )
+
+
 def replay_buffer(store: PlaybookStore, size: int) -> Known:
     """The last `size` calls whose outcome is known: a label, or the answer a score of 1 confirmed.
     An example's id names its target too, so a later label makes a new replay example."""

@@ -38,8 +38,10 @@ from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker
 from spl_opt.online.feedback import (
     Known,
+    Testimony,
     carried_from_inputs,
     echoed_feedback,
+    read_testimony,
     recent_evidence,
     replay_buffer,
 )
@@ -287,6 +289,7 @@ class Learner:
         proposed: list[Version] = []
         tried: set[str] = {served.id} | self.rolled_back()
         retests = [(c.playbook, c.operator, c.edits) for c in self.challengers(version)] if self.gated else []
+        testimony = read_testimony(self.store) if self.gated else None
         for index in range(len(retests) + self.proposals):
             if index < len(retests):
                 child, name, edits = retests[index]
@@ -303,7 +306,9 @@ class Learner:
             if child is None or child.id in tried:
                 continue
             tried.add(child.id)
-            recorded = self._decide(version, child, name, edits, evidence, evaluator, served_eval, known)
+            recorded = self._decide(
+                version, child, name, edits, evidence, evaluator, served_eval, known, testimony
+            )
             proposed.append(recorded)
             if recorded.status == "promoted":
                 return Review(proposed=tuple(proposed), promoted=recorded)
@@ -327,17 +332,13 @@ class Learner:
         ]
         return waiting[-self.proposals :]
 
-    def _refusal(self, parent: Playbook, edits: Sequence[Edit]) -> str | None:
+    def _refusal(self, parent: Playbook, edits: Sequence[Edit], testimony: Testimony) -> str | None:
         """Why an edit is refused before replay: it repeats a user's feedback text or carries a phrase
         from the calls' inputs into the prompt. Feedback and inputs are evidence, never instructions."""
-        outcomes = self.store.outcomes()
-        said = [o.text for o in outcomes if o.text]
-        echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], said)
+        echo = echoed_feedback([f"{e.title} {e.text}" for e in edits], testimony.said)
         if echo is not None:
             return f"repeats a user's feedback ({echo!r}): feedback is evidence, not an instruction"
-        inputs = {c.id: c.example().input_text() for c in self.store.calls()}
-        clients = {o.call_id: o.client for o in outcomes}
-        carried = carried_from_inputs(edits, parent.render(), inputs, clients)
+        carried = carried_from_inputs(edits, parent.render(), testimony.inputs, testimony.clients)
         if carried is not None:
             return f"carries {carried!r} from a call's input: inputs are data, not instructions"
         return None
@@ -352,6 +353,7 @@ class Learner:
         evaluator: TaskEvaluator,
         served_eval: Evaluation | None,
         known: Known,
+        testimony: Testimony | None,
     ) -> Version:
         shown = {
             "failures": [x.model_dump(mode="json") for x in evidence.failures[:4]],
@@ -370,7 +372,7 @@ class Learner:
                 reason=reason,
             )
 
-        refusal = self._refusal(version.playbook, edits) if self.gated else None
+        refusal = self._refusal(version.playbook, edits, testimony) if testimony is not None else None
         if refusal is not None:
             return record(False, refusal)
         if served_eval is None:  # ungated: keep every edit
