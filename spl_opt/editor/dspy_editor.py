@@ -12,7 +12,7 @@ from typing import Any
 
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import EDIT_OPS, Edit, Playbook, Proposal
-from spl_opt.editor.hygiene import clean_strategy_text, clean_title
+from spl_opt.editor.hygiene import clean_strategy_text, clean_title, copied_from, resembles
 
 EDITOR_INSTRUCTIONS = """\
 You improve the system prompt of an AI assistant. The prompt is a playbook: a preamble plus strategies, \
@@ -33,6 +33,9 @@ REQUESTS = {
     "delete": "delete the strategy that misleads the assistant (name its id)",
     "preamble": "rewrite the preamble",
 }
+
+
+_INPUT = re.compile(r"^Input: (.*?)(?=\nAssistant output:|\n\n### |\Z)", re.MULTILINE | re.DOTALL)
 
 
 def render_playbook(playbook: Playbook) -> str:
@@ -109,7 +112,7 @@ class DSPyEditor:
     """The Operator seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
     stopping at the first edit that parses and fits the parent. Texts are cleaned by
     `spl_opt.editor.hygiene` (copied evidence cut, at most three sentences); an edit with no text
-    left is unusable."""
+    left, or one that copies the edit of a demonstration from another task, is unusable."""
 
     name = "editor"
     needs_lm = True
@@ -122,6 +125,18 @@ class DSPyEditor:
         self.lm = lm
         self.module = module if module is not None else new_editor_module()
         self.temperature = temperature
+
+    def foreign_demos(self, evidence: Evidence) -> list[str]:
+        """The edit texts of the module's demonstrations written for examples unlike `evidence`'s. A
+        tuned editor shown demonstrations from other tasks sometimes writes one of them out again,
+        whatever the task in front of it; reusing a demonstration of the same task is fine."""
+        inputs = " ".join(item.input for item in (*evidence.failures, *evidence.successes))
+        return [
+            str(demo.get("text"))
+            for predictor in self.module.predictors()
+            for demo in predictor.demos
+            if demo.get("text") and not resembles(inputs, " ".join(_INPUT.findall(str(demo.get("evidence")))))
+        ]
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         import dspy
@@ -143,8 +158,11 @@ class DSPyEditor:
                 tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
                 raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
                 edit = edit_from_prediction(parent, pred, self.name)
+                copy = copied_from(edit.text, self.foreign_demos(evidence)) if edit is not None else None
                 if edit is None:
                     errors.append(f"unusable edit: {raw[:300]}")
+                elif copy is not None:
+                    errors.append(f"unusable edit: it copies another task's demonstration ({copy[:80]!r})")
                 else:
                     edits.append(edit)
             except Exception as exc:

@@ -8,6 +8,7 @@ tokens on every call and teaches one example's answer, so it is cut before it be
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 EVIDENCE_LABELS = (
     "expected answer:",
@@ -53,6 +54,33 @@ def clean_strategy_text(text: str) -> str:
     """An editor's strategy (or preamble) text without copied evidence, at most three sentences and
     sixty words; empty when nothing general is left."""
     return first_sentences(cut_evidence(text))
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def copied_from(text: str, sources: Iterable[str], share: float = 0.5) -> str | None:
+    """The first of `sources` that `text` copies (at least `share` of its word trigrams appear in it),
+    or None."""
+    mine = _trigrams(text)
+    if not mine:
+        return None
+    for source in sources:
+        if len(mine & _trigrams(source)) >= share * len(mine):
+            return source
+    return None
+
+
+def resembles(text: str, other: str, share: float = 0.6) -> bool:
+    """Whether the two texts share at least `share` of the content words (four letters or more) of
+    the one with fewer: examples of one task, or of one family (logical deduction with three or seven
+    objects), share 0.9 or more; examples of two unrelated tasks share under 0.2."""
+    mine = {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
+    theirs = {w for w in re.findall(r"[a-z]+", other.lower()) if len(w) >= 4}
+    fewer = min(len(mine), len(theirs))
+    return fewer > 0 and len(mine & theirs) >= share * fewer
 
 
 def clean_title(title: str, max_words: int = MAX_TITLE_WORDS) -> str:

@@ -53,3 +53,26 @@ def test_copied_evidence_is_cut_from_the_edit_and_an_empty_edit_is_unusable():
     assert edit.text == "Add the counts."
     proposal = DSPyEditor(scripted_lm([editor_reply("add", "Feedback: Wrong")])).propose(PB, EVIDENCE)
     assert proposal.edits == () and "unusable" in (proposal.error or "")
+
+
+def test_an_edit_that_copies_another_tasks_demonstration_is_unusable():
+    import dspy
+
+    demo = "The argument is valid. The premises are explicitly stated, and the conclusion follows."
+    fallacy = "### WRONG example 1\nInput: Here comes a perfectly valid argument: every critic is a fan.\n"
+    arithmetic = "### WRONG example 1\nInput: What is 3+3?\nAssistant output: 7"
+    copying = [editor_reply("add", demo), editor_reply("add", "Count each object, then add.")]
+    editor = DSPyEditor(scripted_lm(copying))
+    editor.module.propose.demos = [dspy.Example(playbook="p", evidence=fallacy, operation="add", text=demo)]
+    assert editor.foreign_demos(EVIDENCE) == [demo]
+    proposal = editor.propose(PB, EVIDENCE, n=2)
+    assert [e.text for e in proposal.edits] == ["Count each object, then add."]
+    assert "copies another task's demonstration" in (proposal.error or "")
+    same_task = dspy.Example(playbook="p", evidence=arithmetic, operation="add", text=demo)
+    editor = DSPyEditor(scripted_lm(copying))
+    editor.module.propose.demos = [same_task]
+    evidence = Evidence(
+        failures=(EvidenceItem(input="What is 2+2?", target="4", output="5", feedback="", score=0.0),)
+    )
+    assert editor.foreign_demos(evidence) == []
+    assert [e.text for e in editor.propose(PB, evidence).edits] == [demo]  # a demo of this task may recur

@@ -1,4 +1,10 @@
-from spl_opt.editor.hygiene import clean_strategy_text, clean_title, cut_evidence, first_sentences
+from spl_opt.editor.hygiene import (
+    clean_strategy_text,
+    clean_title,
+    copied_from,
+    cut_evidence,
+    first_sentences,
+)
 
 
 def test_copied_evidence_is_cut():
@@ -27,3 +33,11 @@ def test_titles_are_short():
         "Adjust the strategy for handling the"
     )
     assert clean_title("Format:") == "Format"
+
+
+def test_a_text_that_copies_a_source_is_named():
+    demo = "The argument is valid. The premises are explicitly stated, and the conclusion follows."
+    copy = "The argument is valid: the premises are explicitly stated and the conclusion follows!"
+    assert copied_from(copy, ["Count every item.", demo]) == demo
+    assert copied_from("Count every item once, then add the counts.", [demo]) is None
+    assert copied_from("Yes.", [demo]) is None  # too short to judge
