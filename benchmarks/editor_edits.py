@@ -6,12 +6,17 @@
 A search at a small budget calls its LM editor once or twice, so search-level numbers
 (`benchmarks/editor.py`) say little about the editor itself. Here, for every test task and seed, an
 `EditSampler` (a pool of training examples; minibatches of it as evidence; the task's seed playbook
-as parent) asks the untuned and the tuned editor for an edit on the *same* evidence, and measures
-each child against the parent on the pool's examples the editor was not shown. Per editor: usable
-edits, acceptance (the child beat the parent on the shown minibatch, as in screening, and gained on
-the held-out examples), mean held-out gain per call with a 95% interval, and the paired difference,
-tuned minus untuned, with its interval. Rows are appended to OUT/edits.json as they are measured; a
-rerun skips rows it has (same tuned editor). Tables in OUT/edits.md.
+as parent) asks each arm for an edit on the *same* evidence, and measures each child against the
+parent on the pool's examples the arm was not shown. Arms (`--arms`): the untuned and the tuned LM
+editor, the operators that need no LM (answer-format, worked-example), and a placebo that adds a note
+saying nothing about the task (the noise floor: how much any change to the prompt moves the score).
+Per arm: usable edits, acceptance (the child beat the parent on the shown minibatch, as in
+screening, and gained on the held-out examples), mean held-out gain per call with a 95% interval,
+and the paired difference to the untuned editor with its interval. One more arm, "tuned, guarded",
+is computed from the tuned rows, not rerun: an edit that copies a demonstration of another task is
+unusable under `DSPyEditor`'s guard (one attempt per sample: it gains nothing), exactly as if it had
+run with the guard. Rows are appended to OUT/edits.json as they are measured; a rerun skips rows it
+has (same tuned editor), so arms can be added by a later invocation. Tables in OUT/edits.md.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.editor import TEST, _commit, _csv
-from spl_opt.evaluators.stats import mean_ci
+from spl_opt.evaluators.stats import difference_ci, mean_ci
 from spl_opt.tuning.outcomes import EditOutcome
 
-ARMS = ("untuned", "tuned")
+LM_ARMS = ("untuned", "tuned")
+GUARDED = "tuned, guarded"  # the tuned editor's rows as the demo-copy guard reads them (not rerun)
+ARMS = (*LM_ARMS, GUARDED, "answer-format", "worked-example", "placebo")  # table order
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -36,7 +43,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--editor", required=True, help="the tuned editor's directory")
     p.add_argument("--test-tasks", type=_csv, default=_csv(TEST))
     p.add_argument("--seeds", type=lambda v: [int(s) for s in _csv(v)], default=[0, 1])
-    p.add_argument("--samples", type=int, default=2, help="edits per task, seed and editor")
+    p.add_argument("--samples", type=int, default=2, help="edits per task, seed and arm")
+    p.add_argument(
+        "--arms", type=_csv, default=list(LM_ARMS), help=f"of {', '.join(a for a in ARMS if a != GUARDED)}"
+    )
     p.add_argument("--pool", type=int, default=12)
     p.add_argument("--minibatch", type=int, default=4)
     p.add_argument("--train", type=int, default=15)
@@ -62,33 +72,84 @@ def row_of(outcome: EditOutcome, arm: str, seed: int) -> dict[str, Any]:
     }
 
 
-def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per arm: usable share, acceptance, held-out gain per call; and the paired difference."""
-    out: dict[str, Any] = {}
-    for arm in ARMS:
-        mine = [r for r in rows if r["arm"] == arm]
-        gains = [r["held_gain"] or 0.0 for r in mine]  # an unusable edit gains nothing
-        out[arm] = {
-            "calls": len(mine),
-            "usable": sum(r["usable"] for r in mine) / len(mine) if mine else None,
-            "passed_shown": sum((r["shown_gain"] or 0) > 0 for r in mine) / len(mine) if mine else None,
-            "acceptance": list(mean_ci([float(r["accepted"]) for r in mine])) if mine else None,
-            "held_gain": list(mean_ci(gains)) if mine else None,
-        }
-    key = ("task", "seed", "index")
-    tuned = {tuple(r[k] for k in key): r for r in rows if r["arm"] == "tuned"}
-    diffs = [
-        (tuned[k]["held_gain"] or 0.0) - (r["held_gain"] or 0.0)
+def guarded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tuned rows as the demo-copy guard reads them: a copy of another task's demo is unusable."""
+    return [
+        {**r, "arm": GUARDED, "usable": False, "shown_gain": None, "held_gain": None, "accepted": False}
+        if r.get("copies_demo")
+        else {**r, "arm": GUARDED}
         for r in rows
-        if r["arm"] == "untuned" and (k := tuple(r[k] for k in key)) in tuned
+        if r["arm"] == "tuned"
     ]
-    out["paired"] = {"pairs": len(diffs), "tuned_minus_untuned": list(mean_ci(diffs)) if diffs else None}
-    untuned, mine = out["untuned"]["acceptance"], out["tuned"]["acceptance"]
-    out["acceptance_ratio"] = mine[0] / untuned[0] if untuned and mine and untuned[0] else None
+
+
+def mark_copies(rows: Sequence[dict[str, Any]], editor: Any, evidence_of: Any) -> None:
+    """Mark each tuned row whose edit copies a demonstration `editor` holds from another task
+    (`evidence_of(task)`: an `Evidence` of the task's examples, to tell own demos from others')."""
+    from spl_opt.editor.hygiene import copied_from
+
+    foreign: dict[str, list[str]] = {}
+    for r in rows:
+        if r["arm"] != "tuned":
+            continue
+        if r["task"] not in foreign:
+            foreign[r["task"]] = editor.foreign_demos(evidence_of(r["task"]))
+        text = str(r["edit"]).split(": ", 1)[-1] if r["usable"] else ""
+        r["copies_demo"] = bool(text) and copied_from(text, foreign[r["task"]]) is not None
+
+
+def _paired(rows: Sequence[dict[str, Any]], arm: str) -> list[float]:
+    key = ("task", "seed", "index")
+    mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
+    return [
+        (mine[k]["held_gain"] or 0.0) - (r["held_gain"] or 0.0)
+        for r in rows
+        if r["arm"] == "untuned" and (k := tuple(r[k] for k in key)) in mine
+    ]
+
+
+def kinds_followed(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per kind of edit asked of an LM editor ("any": it chooses), how many of its edits were of that
+    kind, of another kind, or unusable."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["arm"] not in LM_ARMS:
+            continue
+        asked = r["kind"] or "any"
+        op = str(r["edit"]).split(":", 1)[0] if r["usable"] else "unusable"
+        counts = out.setdefault(asked, {"asked": 0, "followed": 0, "other": 0, "unusable": 0})
+        counts["asked"] += 1
+        counts["unusable" if op == "unusable" else "followed" if asked in ("any", op) else "other"] += 1
     return out
 
 
-def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command: str) -> str:
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm: usable share, acceptance, held-out gain per call, and the paired difference to the
+    untuned editor (an unusable edit gains nothing)."""
+    rows = [*rows, *guarded(rows)]
+    arms = [a for a in ARMS if any(r["arm"] == a for r in rows)]
+    out: dict[str, Any] = {"arms": {}}
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm]
+        diffs = _paired(rows, arm) if arm != "untuned" else []
+        out["arms"][arm] = {
+            "calls": len(mine),
+            "usable": sum(r["usable"] for r in mine) / len(mine),
+            "passed_shown": sum((r["shown_gain"] or 0) > 0 for r in mine) / len(mine),
+            "acceptance": list(mean_ci([float(r["accepted"]) for r in mine])),
+            "held_gain": list(difference_ci([r["held_gain"] or 0.0 for r in mine])),
+            "pairs": len(diffs),
+            "minus_untuned": list(difference_ci(diffs)) if diffs else None,
+        }
+    out["kinds"] = kinds_followed(rows)
+    out["copies_demo"] = sum(bool(r.get("copies_demo")) for r in rows if r["arm"] == "tuned")
+    untuned, tuned = out["arms"].get("untuned"), out["arms"].get("tuned")
+    ok = untuned and tuned and untuned["acceptance"][0]
+    out["acceptance_ratio"] = tuned["acceptance"][0] / untuned["acceptance"][0] if ok else None
+    return out
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], commands: Sequence[str]) -> str:
     def ci(v: list[float] | None, d: int = 3) -> str:
         return "–" if v is None else f"{v[0]:+.{d}f} [{v[1]:+.{d}f}, {v[2]:+.{d}f}]"
 
@@ -97,24 +158,28 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
 
     lines = [
         "| arm | edits | usable | beat parent on shown | accepted (shown and held out) [95% CI] "
-        "| held-out gain per call [95% CI] |",
-        "|---|---|---|---|---|---|",
+        "| held-out gain per call [95% CI] | paired minus untuned [95% CI] |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for arm in ARMS:
-        s = summary[arm]
-        if not s["calls"]:
-            continue
+    for arm, s in summary["arms"].items():
         lines.append(
             f"| {arm} | {s['calls']} | {s['usable']:.2f} | {s['passed_shown']:.2f} "
-            f"| {ci(s['acceptance'], 2)} | {ci(s['held_gain'])} |"
+            f"| {ci(s['acceptance'], 2)} | {ci(s['held_gain'])} | {ci(s['minus_untuned'])} |"
         )
-    paired = summary["paired"]
     ratio = summary["acceptance_ratio"]
+    tuned = summary["arms"].get("tuned", {}).get("calls", 0)
     lines += [
         "",
-        f"Paired, tuned minus untuned held-out gain: {ci(paired['tuned_minus_untuned'])} over "
-        f"{paired['pairs']} pairs; acceptance ratio tuned / untuned: "
-        f"{'–' if ratio is None else f'{ratio:.2f}'}.",
+        f"Acceptance ratio tuned / untuned: {'–' if ratio is None else f'{ratio:.2f}'}. Tuned edits that "
+        f"copy another task's demonstration: {summary['copies_demo']} of {tuned}.",
+        "",
+        "Kinds of edit asked of the LM editors, and what they wrote: "
+        + "; ".join(
+            f"{kind}: {c['asked']} asked, {c['followed']} of that kind, {c['other']} of another, "
+            f"{c['unusable']} unusable"
+            for kind, c in summary["kinds"].items()
+        )
+        + ".",
         "",
         "| task | seed | # | kind | arm | shown gain | held-out gain | edit |",
         "|---|---|---|---|---|---|---|---|",
@@ -125,15 +190,15 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
             f"| {r['task']} | {r['seed']} | {r['index']} | {r['kind'] or 'any'} | {r['arm']} "
             f"| {f(r['shown_gain'])} | {f(r['held_gain'])} | {text} |"
         )
-    lines += ["", f"Command: `{command}`"]
+    lines += ["", "Commands (rows of each run name their commit):", *(f"- `{c}`" for c in commands)]
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], command: str) -> None:
+def write(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], commands: list[str]) -> None:
     summary = summarize(rows)
-    record = {"summary": summary, "rows": rows, "manifest": manifest, "command": command}
+    record = {"summary": summary, "rows": rows, "manifest": manifest, "commands": commands}
     (out / "edits.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "edits.md").write_text(to_markdown(rows, summary, command))
+    (out / "edits.md").write_text(to_markdown(rows, summary, commands))
 
 
 KEY = ("task", "seed", "index", "arm")
@@ -156,9 +221,11 @@ def measure(sampler: Any, editor: Any, arm: str, seed: int, index: int) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> None:
     from spl_opt.config import RunConfig
+    from spl_opt.core.protocols import Evidence, EvidenceItem
     from spl_opt.editor.artifact import MANIFEST_FILE, load_editor_module
     from spl_opt.editor.dspy_editor import DSPyEditor
-    from spl_opt.engine.runner import task_of
+    from spl_opt.editor.operators import PlaceboOperator
+    from spl_opt.engine.runner import default_operators, task_of
     from spl_opt.evaluators.cache import EvalCache
     from spl_opt.lm.config import build_lm
     from spl_opt.tuning.sampling import EditSampler
@@ -174,11 +241,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     rows: list[dict[str, Any]] = list(earlier.get("rows", [])) if earlier.get("manifest") == manifest else []
     command = "python -m benchmarks.editor_edits " + " ".join(sys.argv[1:] if argv is None else argv)
+    kept = earlier.get("commands") or ([earlier["command"]] if earlier.get("command") else []) if rows else []
+    commands = kept if args.report_only or command in kept else [*kept, command]  # the measuring ones
+    base = RunConfig(n_train=args.train, n_val=1, n_test=1)
+
+    def evidence_of(name: str) -> Evidence:
+        task = task_of(base.model_copy(update={"task": name}))
+        items = [
+            EvidenceItem(input=e.input_text(), target=e.target, output="", feedback="", score=0.0)
+            for e in task.train[: args.pool]
+        ]
+        return Evidence(failures=tuple(items))
+
     if not args.report_only:
-        base = RunConfig(n_train=args.train, n_val=1, n_test=1)
-        task_lm, editor_lm = build_lm(base.task_lm), build_lm(base.editor_lm)
-        tuned = DSPyEditor(editor_lm, load_editor_module(editor_dir))
-        editors = {"untuned": DSPyEditor(editor_lm), "tuned": tuned}
+        unknown = set(args.arms) - (set(ARMS) - {GUARDED})
+        if unknown:
+            raise SystemExit(f"error: unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
+        task_lm = build_lm(base.task_lm)
+        editors: dict[str, Any] = {}
+        if set(args.arms) & set(LM_ARMS):
+            editor_lm = build_lm(base.editor_lm)
+            editors = {
+                "untuned": DSPyEditor(editor_lm),
+                "tuned": DSPyEditor(editor_lm, load_editor_module(editor_dir)),
+            }
         cache = EvalCache(out / "eval-cache.jsonl")
         for seed in args.seeds:
             for name in args.test_tasks:
@@ -186,17 +272,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sampler = EditSampler(
                     task, task_lm, pool=args.pool, minibatch=args.minibatch, seed=seed, cache=cache
                 )
+                operators = {**default_operators(None, task.train), "placebo": PlaceboOperator(), **editors}
                 for index in range(args.samples):
-                    for arm in ARMS:
+                    for arm in args.arms:
                         if (name, seed, index, arm) in {tuple(r[k] for k in KEY) for r in rows}:
                             continue
-                        row = measure(sampler, editors[arm], arm, seed, index)
+                        row = measure(sampler, operators[arm], arm, seed, index)
                         if row is None:
                             print(f"[{name} s{seed} #{index}] the parent failed nothing shown", flush=True)
                             break
                         rows.append(row)
-                        write(out, rows, manifest, command)
-    write(out, rows, manifest, command)
+                        write(out, rows, manifest, commands)
+    mark_copies(rows, DSPyEditor(None, load_editor_module(editor_dir)), evidence_of)
+    write(out, rows, manifest, commands)
     print((out / "edits.md").read_text())
 
 

@@ -41,6 +41,19 @@ def mean_ci(scores: Sequence[float]) -> tuple[float, float, float]:
     return mean, low, high
 
 
+def difference_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high) at 95% of values that are differences or gains (any sign): mean ± 1.96·SE,
+    never clamped and never read as a proportion. Empty values give (0.0, 0.0, 0.0)."""
+    n = len(values)
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    mean = math.fsum(values) / n
+    if n == 1:
+        return mean, mean, mean
+    half = 1.96 * math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1) / n)
+    return mean, mean - half, mean + half
+
+
 def paired_lead(
     pairs: Sequence[tuple[Sequence[float], Sequence[float]]], resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:

@@ -230,3 +230,23 @@ class AnswerFormatOperator:
                 ),
             ),
         )
+
+
+class PlaceboOperator:
+    """Add a note that says nothing about the task: a control, not an optimizer. How much its children
+    move the score measures how much any change to the prompt moves the task model, the floor an
+    edit's measured gain has to clear before it says anything about the edit."""
+
+    name = "placebo"
+    needs_lm = False
+    title = "Note"
+    text = "These notes are kept for the assistant."
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return True
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        if any(s.text == self.text for s in parent.strategies):
+            return Proposal(editor_id=self.name, error="the playbook has the placebo note already")
+        edit = Edit(op="add", title=self.title, text=self.text, rationale="control", editor_id=self.name)
+        return Proposal(editor_id=self.name, edits=(edit,))

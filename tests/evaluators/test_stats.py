@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from spl_opt.evaluators.stats import mean_ci, paired_lead, wilson_interval
+from spl_opt.evaluators.stats import difference_ci, mean_ci, paired_lead, wilson_interval
 
 
 def test_wilson_interval_known_values() -> None:
@@ -48,3 +48,12 @@ def test_paired_lead_with_bootstrap_interval():
     assert paired_lead([([1, 0], [1, 0])]) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError):
         paired_lead([([1, 0], [1])])
+
+
+def test_difference_ci_is_a_plain_interval_for_gains_of_any_sign():
+    assert difference_ci([]) == (0.0, 0.0, 0.0)
+    assert difference_ci([0.25]) == (0.25, 0.25, 0.25)
+    mean, low, high = difference_ci([0.0, 0.0, 1.0, 1.0])  # mean_ci would read these as a proportion
+    assert mean == 0.5 and high - mean == mean - low and round(high - mean, 3) == round(1.96 * 0.5774 / 2, 3)
+    mean, low, high = difference_ci([-0.5, -0.25, 0.0])
+    assert mean == -0.25 and low < -0.5 and high > 0.0  # not clamped to [0, 1]

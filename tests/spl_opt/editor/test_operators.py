@@ -4,6 +4,7 @@ from spl_opt.editor.operators import (
     AblateOperator,
     CompressOperator,
     MergeOperator,
+    PlaceboOperator,
     WorkedExampleOperator,
     compress_text,
 )
@@ -90,3 +91,14 @@ def test_answer_format_states_the_data_convention_once():
     assert "Answer: a b" in AnswerFormatOperator(("a b", "c d e"), None, numeric=False).rule
     stated = Playbook(preamble="x", strategies=(Strategy(id="s1", title="Answer format", text="..."),))
     assert labels.propose(stated, Evidence()).error
+
+
+def test_placebo_adds_one_note_about_nothing_once():
+    from spl_opt.core.edits import apply_edits
+
+    evidence = Evidence(failures=(_item(0.0),))
+    (edit,) = PlaceboOperator().propose(PB, evidence).edits
+    child = apply_edits(PB, (edit,))
+    assert child.strategies[-1].text == PlaceboOperator.text and "strawberry" not in edit.text
+    again = PlaceboOperator().propose(child, evidence)
+    assert again.edits == () and "already" in (again.error or "")

@@ -1,0 +1,75 @@
+"""benchmarks.editor_edits' bookkeeping: per-arm summary, pairs by sample, and the guarded arm computed
+from the tuned rows that copy another task's demonstration."""
+
+import dspy
+
+from benchmarks import editor_edits
+from spl_opt.core.protocols import Evidence, EvidenceItem
+from spl_opt.editor.dspy_editor import DSPyEditor
+
+DEMO = "The argument is valid. The premises are explicitly stated, and the conclusion follows."
+
+
+def row(index: int, arm: str, held: float | None, edit: str = "add: Count each item.", **extra) -> dict:
+    return {
+        "task": "bbh:object_counting",
+        "seed": 0,
+        "index": index,
+        "arm": arm,
+        "kind": extra.pop("kind", ""),
+        "usable": held is not None,
+        "shown_gain": held,
+        "held_gain": held,
+        "accepted": bool(held and held > 0),
+        "edit": edit,
+        **extra,
+    }
+
+
+def test_summary_pairs_the_arms_by_sample_and_an_unusable_edit_gains_nothing():
+    rows = [row(0, "untuned", 0.25), row(0, "tuned", 0.5), row(1, "untuned", None), row(1, "tuned", 0.25)]
+    rows.append(row(0, "placebo", -0.25))
+    arms = editor_edits.summarize(rows)["arms"]
+    assert list(arms) == ["untuned", "tuned", editor_edits.GUARDED, "placebo"]
+    assert arms["untuned"]["usable"] == 0.5 and arms["tuned"]["usable"] == 1.0
+    assert arms["untuned"]["held_gain"][0] == 0.125 and arms["tuned"]["held_gain"][0] == 0.375
+    assert arms["tuned"]["pairs"] == 2 and arms["tuned"]["minus_untuned"][0] == 0.25
+    assert arms["placebo"]["pairs"] == 1 and arms["placebo"]["minus_untuned"][0] == -0.5
+    assert arms["untuned"]["minus_untuned"] is None
+    assert editor_edits.summarize(rows)["acceptance_ratio"] == 2.0
+
+
+def test_a_copy_of_another_tasks_demo_is_marked_and_the_guarded_arm_counts_it_unusable():
+    fallacy = "### WRONG example 1\nInput: Here comes a perfectly valid argument: every critic is a fan.\n"
+    module = DSPyEditor(None).module
+    module.propose.demos = [dspy.Example(playbook="p", evidence=fallacy, operation="add", text=DEMO)]
+    rows = [row(0, "untuned", 0.0), row(0, "tuned", -0.25, f"add: {DEMO}"), row(1, "tuned", 0.25)]
+    counting = Evidence(
+        failures=(
+            EvidenceItem(
+                input="I have a flute and a drum. How many?", target="2", output="", feedback="", score=0.0
+            ),
+        )
+    )
+    editor_edits.mark_copies(rows, DSPyEditor(None, module), lambda task: counting)
+    assert [r.get("copies_demo") for r in rows] == [None, True, False]
+    summary = editor_edits.summarize(rows)
+    arms = summary["arms"]
+    assert summary["copies_demo"] == 1
+    assert arms["tuned"]["held_gain"][0] == 0.0 and arms[editor_edits.GUARDED]["held_gain"][0] == 0.125
+    assert arms[editor_edits.GUARDED]["minus_untuned"][0] == 0.0  # guarded 0 (unusable) minus untuned 0
+    assert "copy another task's demonstration: 1 of 2" in editor_edits.to_markdown(rows, summary, ["cmd"])
+
+
+def test_kinds_followed_counts_what_the_lm_editors_wrote_for_each_kind_asked():
+    rows = [
+        row(0, "untuned", 0.0, "add: Count.", kind="preamble"),
+        row(1, "tuned", None, "unusable edit: ...", kind="preamble"),
+        row(2, "tuned", 0.0, "preamble: Count.", kind="preamble"),
+        row(0, "tuned", 0.0, "revise: Count."),
+        row(0, "placebo", 0.0, "add: Note."),
+    ]
+    assert editor_edits.kinds_followed(rows) == {
+        "preamble": {"asked": 3, "followed": 1, "other": 1, "unusable": 1},
+        "any": {"asked": 1, "followed": 1, "other": 0, "unusable": 0},
+    }
