@@ -179,9 +179,9 @@ def _execute(
 
     tuned = None
     if config.editor:
-        from spl_opt.editor.artifact import load_editor_module
+        from spl_opt.editor.artifact import editor_dir, load_editor_module
 
-        tuned = load_editor_module(Path(config.editor))
+        tuned = load_editor_module(editor_dir(config.editor))
     return execute(
         task=task,
         program=runnable,

@@ -87,7 +87,7 @@ def _optimize_parser(sub: Any) -> None:
         "(one playbook per predictor; default: one chat call)",
     )
     add("--no-editor", action="store_true", default=None, help="use only the operators that need no LM")
-    add("--editor", help="a tuned editor's directory (from `spl-opt tune-editor`)")
+    add("--editor", help="a tuned editor's directory (from `spl-opt tune-editor`), or builtin:embedded")
     add("--run-dir", help="where the run is saved (default runs/<task>-<time>)")
     add("--storage", help="Optuna storage URL for the ledger (default: optuna.journal in the run dir)")
     add("--quiet", action="store_true", default=None, help="log lines only, no live progress display")

@@ -112,7 +112,8 @@ class RunConfig(Record):
         default_factory=lambda: LMConfig(model="embedded:qwen-1.5b", temperature=0.7, max_tokens=384)
     )
     editor: str | None = Field(
-        None, description="a tuned editor's directory (`spl-opt tune-editor`): its program and priors"
+        None,
+        description="a tuned editor (`spl-opt tune-editor`): its directory, or builtin:embedded",
     )
     budget: Budget = Field(default_factory=lambda: Budget(max_rollouts=300))
     search: SearchConfig = Field(default_factory=SearchConfig)

@@ -84,9 +84,9 @@ def search_config(config: RunConfig) -> SearchConfig:
     """The run's search settings with a tuned editor's operator priors under the configured ones."""
     if not config.editor:
         return config.search
-    from spl_opt.editor.artifact import read_manifest
+    from spl_opt.editor.artifact import editor_dir, read_manifest
 
-    tuned = read_manifest(Path(config.editor)).priors
+    tuned = read_manifest(editor_dir(config.editor)).priors
     own = config.search.operator_priors
     priors = {c: {**tuned.get(c, {}), **own.get(c, {})} for c in sorted({*tuned, *own})}
     return config.search.model_copy(update={"operator_priors": priors})
@@ -287,9 +287,9 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
     for lm in (config.task_lm, config.editor_lm) if uses_editor else (config.task_lm,):
         lm.check_key()  # a missing key fails now, not after the validation set
     if config.editor:
-        from spl_opt.editor.artifact import read_manifest
+        from spl_opt.editor.artifact import editor_dir, read_manifest
 
-        read_manifest(Path(config.editor))  # a wrong path fails now, before any model loads
+        read_manifest(editor_dir(config.editor))  # a wrong path fails now, before any model loads
     seed = seed_of(config, task)  # so does a program factory that cannot be imported
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / CONFIG).exists() and not _same_run(read_config(run_dir), config):
@@ -325,9 +325,9 @@ def run_config(config: RunConfig, *, echo: bool = True) -> tuple[RunReport, Path
             editor_lm = build_lm(config.editor_lm) if uses_editor else None
             tuned = None
             if uses_editor and config.editor:
-                from spl_opt.editor.artifact import load_editor_module
+                from spl_opt.editor.artifact import editor_dir, load_editor_module
 
-                tuned = load_editor_module(Path(config.editor))
+                tuned = load_editor_module(editor_dir(config.editor))
             operators = default_operators(editor_lm, task.train, tuned)
     except BaseException:
         if backend is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Literal
 
 from spl_opt.core.protocols import Evidence, Program, Scorer
@@ -48,11 +47,11 @@ class LazyEditor:
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         with self._lock:
             if self._editor is None:
-                from spl_opt.editor.artifact import load_editor_module
+                from spl_opt.editor.artifact import editor_dir, load_editor_module
                 from spl_opt.editor.dspy_editor import DSPyEditor
                 from spl_opt.lm.config import build_lm
 
-                module = load_editor_module(Path(self.tuned)) if self.tuned else None
+                module = load_editor_module(editor_dir(self.tuned)) if self.tuned else None
                 self._editor = DSPyEditor(build_lm(self.config), module)
         return self._editor.propose(parent, evidence, n)  # type: ignore[attr-defined]
 
