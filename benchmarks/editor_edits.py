@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     rows: list[dict[str, Any]] = list(earlier.get("rows", [])) if earlier.get("manifest") == manifest else []
     command = "python -m benchmarks.editor_edits " + " ".join(sys.argv[1:] if argv is None else argv)
-    kept = earlier.get("commands") or ([earlier["command"]] if earlier.get("command") else []) if rows else []
+    kept: list[str] = earlier.get("commands", []) if rows else []
     commands = kept if args.report_only or command in kept else [*kept, command]  # the measuring ones
     base = RunConfig(n_train=args.train, n_val=1, n_test=1)
 

@@ -31,11 +31,7 @@ def mean_ci(scores: Sequence[float]) -> tuple[float, float, float]:
     if all(s in (0.0, 1.0) for s in scores):
         low, high = wilson_interval(math.fsum(scores), n)
         return mean, low, high
-    if n == 1:
-        return mean, mean, mean
-    variance = math.fsum((s - mean) ** 2 for s in scores) / (n - 1)
-    half = 1.96 * math.sqrt(variance / n)
-    low, high = mean - half, mean + half
+    _, low, high = difference_ci(scores)
     if all(0.0 <= s <= 1.0 for s in scores):
         low, high = max(0.0, low), min(1.0, high)
     return mean, low, high

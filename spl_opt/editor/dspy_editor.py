@@ -147,6 +147,7 @@ class DSPyEditor:
         tokens_in = tokens_out = 0
         start = time.perf_counter()
         lm = self.lm.copy(temperature=self.temperature)
+        foreign = self.foreign_demos(evidence)
         for _ in range(n):  # attempts until one usable edit
             if edits:
                 break
@@ -158,10 +159,9 @@ class DSPyEditor:
                 tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
                 raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
                 edit = edit_from_prediction(parent, pred, self.name)
-                copy = copied_from(edit.text, self.foreign_demos(evidence)) if edit is not None else None
                 if edit is None:
                     errors.append(f"unusable edit: {raw[:300]}")
-                elif copy is not None:
+                elif (copy := copied_from(edit.text, foreign)) is not None:
                     errors.append(f"unusable edit: it copies another task's demonstration ({copy[:80]!r})")
                 else:
                     edits.append(edit)
