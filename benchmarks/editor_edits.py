@@ -86,16 +86,18 @@ def guarded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def mark_copies(rows: Sequence[dict[str, Any]], editor: Any, evidence_of: Any) -> None:
     """Mark each tuned row whose edit copies a demonstration `editor` holds from another task
     (`evidence_of(task)`: an `Evidence` of the task's examples, to tell own demos from others')."""
-    from spl_opt.editor.hygiene import copied_from
+    from spl_opt.editor.dspy_editor import evidence_inputs
+    from spl_opt.editor.hygiene import copies_foreign
 
-    foreign: dict[str, list[str]] = {}
+    foreign: dict[str, list[tuple[str, str]]] = {}
     for r in rows:
         if r["arm"] != "tuned":
             continue
         if r["task"] not in foreign:
             foreign[r["task"]] = editor.foreign_demos(evidence_of(r["task"]))
         text = str(r["edit"]).split(": ", 1)[-1] if r["usable"] else ""
-        r["copies_demo"] = bool(text) and copied_from(text, foreign[r["task"]]) is not None
+        here = evidence_inputs(evidence_of(r["task"]))
+        r["copies_demo"] = bool(text) and copies_foreign(text, foreign[r["task"]], here) is not None
 
 
 def _paired(rows: Sequence[dict[str, Any]], arm: str) -> list[float]:

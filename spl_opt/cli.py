@@ -164,6 +164,12 @@ def _tune_parser(sub: Any) -> None:
         default=0,
         help="fresh measured edits of the untuned editor per task, beside the searches (default 0)",
     )
+    add(
+        "--teachers",
+        default="",
+        help="operators that need no LM measured on the same samples, their winning edits "
+        "demonstrations too: answer-format, worked-example (comma separated; default none)",
+    )
     add("--pool", type=int, default=12, help="training examples each sample is measured on (default 12)")
     add("--minibatch", type=int, default=4, help="of which shown to the editor as evidence (default 4)")
     add("--holdout", type=float, default=0.3, help="share of edits held out to measure the result")
@@ -212,6 +218,7 @@ def _tune(args: argparse.Namespace) -> int:
         n_val=args.val,
         data_dir=args.data_dir,
         samples=args.samples,
+        teachers=[t.strip() for t in args.teachers.split(",") if t.strip()],
         pool=args.pool,
         minibatch=args.minibatch,
         holdout=args.holdout,

@@ -12,7 +12,7 @@ from typing import Any
 
 from spl_opt.core.protocols import Evidence
 from spl_opt.core.records import EDIT_OPS, Edit, Playbook, Proposal
-from spl_opt.editor.hygiene import clean_strategy_text, clean_title, copied_from, resembles
+from spl_opt.editor.hygiene import clean_strategy_text, clean_title, copies_foreign, resembles
 
 EDITOR_INSTRUCTIONS = """\
 You improve the system prompt of an AI assistant. The prompt is a playbook: a preamble plus strategies, \
@@ -112,7 +112,8 @@ class DSPyEditor:
     """The Operator seam over `EditorModule`, run on `lm` (any `dspy.LM`): up to `n` sampled attempts,
     stopping at the first edit that parses and fits the parent. Texts are cleaned by
     `spl_opt.editor.hygiene` (copied evidence cut, at most three sentences); an edit with no text
-    left, or one that copies the edit of a demonstration from another task, is unusable."""
+    left, or one that copies the edit of a demonstration from another task with that task's own
+    words (`spl_opt.editor.hygiene.copies_foreign`), is unusable."""
 
     name = "editor"
     needs_lm = True
@@ -126,17 +127,18 @@ class DSPyEditor:
         self.module = module if module is not None else new_editor_module()
         self.temperature = temperature
 
-    def foreign_demos(self, evidence: Evidence) -> list[str]:
-        """The edit texts of the module's demonstrations written for examples unlike `evidence`'s. A
-        tuned editor shown demonstrations from other tasks sometimes writes one of them out again,
-        whatever the task in front of it; reusing a demonstration of the same task is fine."""
-        inputs = " ".join(item.input for item in (*evidence.failures, *evidence.successes))
-        return [
-            str(demo.get("text"))
-            for predictor in self.module.predictors()
-            for demo in predictor.demos
-            if demo.get("text") and not resembles(inputs, " ".join(_INPUT.findall(str(demo.get("evidence")))))
-        ]
+    def foreign_demos(self, evidence: Evidence) -> list[tuple[str, str]]:
+        """(edit text, the inputs it was written for) of the module's demonstrations written for
+        examples unlike `evidence`'s. A tuned editor shown demonstrations from other tasks sometimes
+        writes one of them out again, whatever the task in front of it; reusing a demonstration of
+        the same task is fine."""
+        out = []
+        for predictor in self.module.predictors():
+            for demo in predictor.demos:
+                theirs = " ".join(_INPUT.findall(str(demo.get("evidence"))))
+                if demo.get("text") and not resembles(evidence_inputs(evidence), theirs):
+                    out.append((str(demo.get("text")), theirs))
+        return out
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         import dspy
@@ -161,7 +163,7 @@ class DSPyEditor:
                 edit = edit_from_prediction(parent, pred, self.name)
                 if edit is None:
                     errors.append(f"unusable edit: {raw[:300]}")
-                elif (copy := copied_from(edit.text, foreign)) is not None:
+                elif (copy := copies_foreign(edit.text, foreign, evidence_inputs(evidence))) is not None:
                     errors.append(f"unusable edit: it copies another task's demonstration ({copy[:80]!r})")
                 else:
                     edits.append(edit)
@@ -177,6 +179,11 @@ class DSPyEditor:
             error="; ".join(errors) or None,
             raw=str(raw)[:2000],
         )
+
+
+def evidence_inputs(evidence: Evidence) -> str:
+    """The inputs of every example `evidence` shows, in one text."""
+    return " ".join(item.input for item in (*evidence.failures, *evidence.successes))
 
 
 def edit_from_prediction(parent: Playbook, pred: Any, editor_id: str = "editor") -> Edit | None:

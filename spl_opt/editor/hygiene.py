@@ -73,12 +73,30 @@ def copied_from(text: str, sources: Iterable[str], share: float = 0.5) -> str | 
     return None
 
 
+def content_words(text: str) -> set[str]:
+    """The words of four letters or more, lower-cased."""
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
+
+
+def copies_foreign(text: str, demos: Iterable[tuple[str, str]], inputs: str) -> str | None:
+    """The first demonstration (its edit text, and the inputs it was written for) that `text` copies
+    together with words of the demonstration's own task: words its text shares with its inputs that
+    `inputs` (the task at hand) lack. A general rule copied and fitted to this task (an answer format
+    with this task's labels) does not carry its task along; "The argument is valid" written for a
+    counting task does."""
+    mine, here = content_words(text), content_words(inputs)
+    for demo, theirs in demos:
+        own = (content_words(demo) & content_words(theirs)) - here
+        if mine & own and copied_from(text, [demo]) is not None:
+            return demo
+    return None
+
+
 def resembles(text: str, other: str, share: float = 0.6) -> bool:
     """Whether the two texts share at least `share` of the content words (four letters or more) of
     the one with fewer: examples of one task, or of one family (logical deduction with three or seven
     objects), share 0.9 or more; examples of two unrelated tasks share under 0.2."""
-    mine = {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
-    theirs = {w for w in re.findall(r"[a-z]+", other.lower()) if len(w) >= 4}
+    mine, theirs = content_words(text), content_words(other)
     fewer = min(len(mine), len(theirs))
     return fewer > 0 and len(mine & theirs) >= share * fewer
 

@@ -4,7 +4,8 @@ Runs given with `runs` are read as they are; every task in `tasks` that none of 
 search of its own (`budget` rollouts, under `out/runs/`, resumable like any run; `budget=0`: none).
 The tasks and their splits are rebuilt from each run's own configuration, so the edits are scored on
 the data they were made on. With `samples` > 0 every task in `tasks` also gets that many fresh
-rollouts of the untuned editor (`spl_opt.tuning.sampling`), appended to `out/samples.jsonl` as they
+rollouts of the untuned editor (`spl_opt.tuning.sampling`), and of each teacher operator named in
+`teachers` (operators that need no LM, on the same evidence), appended to `out/samples.jsonl` as they
 are measured and not asked again when tuning is resumed.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from spl_opt.config import RunConfig, validate_config
+from spl_opt.core.errors import ConfigError
 from spl_opt.core.protocols import Operator
 from spl_opt.core.records import TaskData
 from spl_opt.editor.artifact import EditorManifest, save_editor
@@ -65,6 +67,17 @@ def tasks_of(run_dirs: Sequence[Path]) -> dict[str, TaskData]:
 
 
 SAMPLES = "samples.jsonl"
+TEACHERS = ("answer-format", "worked-example")  # the operators that write from a seed playbook's evidence
+
+
+def teacher_operators(names: Sequence[str]) -> Callable[[TaskData], list[Operator]]:
+    """The operators named `names` (of `TEACHERS`) for a task; a one-line error for others."""
+    from spl_opt.engine.runner import default_operators
+
+    unknown = sorted(set(names) - set(TEACHERS))
+    if unknown:
+        raise ConfigError(f"unknown teacher operators {unknown}; known: {', '.join(TEACHERS)}")
+    return lambda task: [op for name, op in default_operators(None, task.train).items() if name in names]
 
 
 def gather_samples(
@@ -73,6 +86,7 @@ def gather_samples(
     task_lm: Any,
     editor: Operator,
     *,
+    teachers: Callable[[TaskData], Sequence[Operator]] = lambda task: (),
     samples: int,
     pool: int,
     minibatch: int,
@@ -80,20 +94,20 @@ def gather_samples(
     cache: EvalCache,
     echo: bool,
 ) -> list[EditOutcome]:
-    """`samples` measured edits by `editor` per task, those already in `path` read, the rest appended."""
+    """`samples` measured edits by `editor`, and by each of the task's `teachers`, per task; those
+    already in `path` read, the rest appended."""
     done = list(read_edits(path)) if path.is_file() else []
-    have = {(o.task, o.iteration) for o in done}
+    have = {(o.task, o.iteration, o.operator) for o in done}
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         for name, task in tasks.items():
-            todo = [i for i in range(samples) if (name, i) not in have]
-            if not todo:
-                continue
             sampler = EditSampler(task, task_lm, pool=pool, minibatch=minibatch, seed=seed, cache=cache)
-            for outcome in sample_outcomes([sampler], editor, todo, echo=echo):
-                f.write(outcome.model_dump_json() + "\n")
-                f.flush()
-                done.append(outcome)
+            for operator in (editor, *teachers(task)):
+                todo = [i for i in range(samples) if (name, i, operator.name) not in have]
+                for outcome in sample_outcomes([sampler], operator, todo, echo=echo):
+                    f.write(outcome.model_dump_json() + "\n")
+                    f.flush()
+                    done.append(outcome)
     return done
 
 
@@ -114,12 +128,14 @@ def tune_from_tasks(
     n_val: int = 30,
     data_dir: str | None = None,
     samples: int = 0,
+    teachers: Sequence[str] = (),
     pool: int = 12,
     minibatch: int = 4,
     holdout: float = 0.3,
     echo: bool = True,
 ) -> tuple[Path, Tuned]:
     """Gather, tune, save under `out`; returns the editor's directory and what was tuned."""
+    teacher_ops = teacher_operators(teachers)
     base = RunConfig(
         seed=seed,
         n_train=n_train,
@@ -148,6 +164,7 @@ def tune_from_tasks(
                 out / SAMPLES,
                 task_model,
                 DSPyEditor(editor_model),
+                teachers=teacher_ops,
                 samples=samples,
                 pool=pool,
                 minibatch=minibatch,
@@ -177,7 +194,12 @@ def tune_from_tasks(
         models=_models(base, teacher_lm),
         priors=tuned.priors,
         demos=len(tuned.module.propose.demos),
-        measured={**tuned.measured, "outcomes": len(outcomes), "samples": samples},
+        measured={
+            **tuned.measured,
+            "outcomes": len(outcomes),
+            "samples": samples,
+            "teachers": list(teachers),
+        },
         versions=_versions(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )

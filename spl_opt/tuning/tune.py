@@ -8,8 +8,10 @@ From the edit outcomes of earlier runs (`spl_opt.tuning.outcomes`):
 - **demonstrations** for `EditorModule`: DSPy's `BootstrapFewShot` runs the editor (or a stronger
   `teacher_lm`) on the evidence of recorded proposals and keeps the edits whose *measured* gain is
   positive (`EditGain`: apply the edit to the parent and score the child against the parent on the
-  evidence's examples with the task LM, through one evaluation cache); recorded LM edits that gained
-  on their minibatch and did not lose on validation fill the remaining demonstration slots;
+  evidence's examples with the task LM, through one evaluation cache); recorded edits that gained
+  on their minibatch and did not lose on validation fill the remaining demonstration slots: the LM
+  editor's own, and those of teacher operators that need no LM (`taught`), written as the editor
+  would write them;
 - **measurement**: on held-out recorded proposals, the untuned and the tuned editor each propose
   once per parent, and each edit's gain is measured the same way (`measure_editor`).
 """
@@ -234,8 +236,25 @@ def learnable(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) ->
     ]
 
 
+def taught(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) -> list[EditOutcome]:
+    """Edits of operators that need no LM on tasks we can score, shown failures, and as the editor
+    could have written them (one edit whose text its hygiene leaves as it is): demonstrations of
+    what gains, for the editor to write on tasks the teacher never saw."""
+    return [
+        o
+        for o in outcomes
+        if not o.needs_lm
+        and o.evidence is not None
+        and o.evidence.failures
+        and o.task in tasks
+        and len(o.edits) == 1
+        and o.edits[0].op == "add"
+        and clean_strategy_text(o.edits[0].text) == " ".join(o.edits[0].text.split())
+    ]
+
+
 def winners(outcomes: Sequence[EditOutcome], n: int) -> list[EditOutcome]:
-    """Up to `n` recorded LM edits that won their screen and did not lose on validation (or on the
+    """Up to `n` recorded edits that won their screen and did not lose on validation (or on the
     held-out examples of a sampled edit), best held-out gain first, one per task before a second:
     a small editor copies its demonstrations, and one task's rules would crowd out the rest."""
     ranked = sorted(
@@ -313,7 +332,10 @@ def tune_editor(
             module = optimizer.compile(module, trainset=examples)
     predictor = module.propose
     fresh = len(predictor.demos)
-    recorded = [editor_example(o) for o in winners(train, max(0, demos - fresh))]
+    measuring = {(o.parent_id, o.evidence) for o in held}  # a teacher's edit of these would give it away
+    teachers = [o for o in taught(outcomes, tasks) if (o.parent_id, o.evidence) not in measuring]
+    chosen = winners([*train, *teachers], max(0, demos - fresh))
+    recorded = [editor_example(o) for o in chosen]
     predictor.demos = [clean_demo(d) for d in (*predictor.demos, *recorded)]
     measured = {
         "instructions": str(predictor.signature.instructions),
@@ -321,6 +343,7 @@ def tune_editor(
         "train": len(train),
         "bootstrapped_demos": fresh,
         "recorded_demos": len(predictor.demos) - fresh,
+        "demo_sources": [o.operator for o in chosen],
         "holdout": measure_editor(held, gain, editor_lm, module) if held else None,
     }
     return Tuned(module=module, priors=learn_priors(outcomes), measured=measured)

@@ -64,7 +64,8 @@ def test_an_edit_that_copies_another_tasks_demonstration_is_unusable():
     copying = [editor_reply("add", demo), editor_reply("add", "Count each object, then add.")]
     editor = DSPyEditor(scripted_lm(copying))
     editor.module.propose.demos = [dspy.Example(playbook="p", evidence=fallacy, operation="add", text=demo)]
-    assert editor.foreign_demos(EVIDENCE) == [demo]
+    [(text, inputs)] = editor.foreign_demos(EVIDENCE)
+    assert text == demo and inputs.strip() == "Here comes a perfectly valid argument: every critic is a fan."
     proposal = editor.propose(PB, EVIDENCE, n=2)
     assert [e.text for e in proposal.edits] == ["Count each object, then add."]
     assert "copies another task's demonstration" in (proposal.error or "")

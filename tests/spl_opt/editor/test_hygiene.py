@@ -2,6 +2,7 @@ from spl_opt.editor.hygiene import (
     clean_strategy_text,
     clean_title,
     copied_from,
+    copies_foreign,
     cut_evidence,
     first_sentences,
 )
@@ -41,3 +42,14 @@ def test_a_text_that_copies_a_source_is_named():
     assert copied_from(copy, ["Count every item.", demo]) == demo
     assert copied_from("Count every item once, then add the counts.", [demo]) is None
     assert copied_from("Yes.", [demo]) is None  # too short to judge
+
+
+def test_a_general_rule_fitted_to_this_task_is_not_a_copy_of_another_task():
+    demo = "End your reply with a last line 'Answer: X', where X is exactly one of: True, False."
+    boolean = "not ( True ) and ( False ) is"
+    counting = "I have a chair, two tables, and a piano. How many objects do I have?"
+    fitted = "End your reply with a last line 'Answer: N', where N is exactly one number."
+    assert copied_from(fitted, [demo]) == demo  # the words are the demonstration's
+    assert copies_foreign(fitted, [(demo, boolean)], counting) is None  # but none of its task's own
+    assert copies_foreign(demo, [(demo, boolean)], counting) == demo  # True/False labels for a count
+    assert copies_foreign(demo, [(demo, boolean)], "True or False: not False") is None

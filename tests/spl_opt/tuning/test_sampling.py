@@ -73,6 +73,29 @@ def test_gathered_samples_are_appended_and_not_asked_again(toy_task, task_lm, tm
     assert [o.iteration for o in again] == [0, 1, 2]
 
 
+def test_teacher_operators_are_sampled_on_the_same_evidence(toy_task, task_lm, tmp_path):
+    from spl_opt.core.errors import ConfigError
+    from spl_opt.evaluators.cache import EvalCache
+    from spl_opt.tuning.pipeline import teacher_operators
+
+    path = tmp_path / "samples.jsonl"
+    kwargs = dict(samples=2, pool=6, minibatch=2, seed=0, cache=EvalCache(), echo=False)
+    teachers = teacher_operators(["answer-format", "worked-example"])
+    done = gather_samples(
+        {"toy": toy_task}, path, task_lm, _editor("Be polite."), teachers=teachers, **kwargs
+    )
+    by = {(o.operator, o.iteration): o for o in done}
+    assert sorted(by) == [(op, i) for op in ("answer-format", "editor", "worked-example") for i in (0, 1)]
+    assert by["answer-format", 0].evidence == by["editor", 0].evidence and not by["answer-format", 0].needs_lm
+    assert by["worked-example", 1].edits[0].text.startswith("Q: ")
+    again = gather_samples(
+        {"toy": toy_task}, path, task_lm, _editor("Be polite."), teachers=teachers, **kwargs
+    )
+    assert len(again) == 6  # all read back, none asked again
+    with pytest.raises(ConfigError, match="unknown teacher operators \\['ablate'\\]"):
+        teacher_operators(["ablate"])
+
+
 def test_tune_editor_from_fresh_samples_alone(toy_task, task_lm, tmp_path, monkeypatch):
     """`budget=0, samples=N`: no search, N measured edits per task, the winners become demonstrations."""
     import spl_opt.engine.runner as runner

@@ -88,6 +88,39 @@ def test_tuning_learns_to_prefer_the_edit_that_scores(toy_task, task_lm):
     assert tuned.priors["wrong"]["editor"] == (4.0, 4.0)
 
 
+def test_a_teachers_winning_edit_teaches_the_editor_to_write_it(toy_task, task_lm):
+    """The LM edits all lost; an operator that needs no LM won on the same evidence: its edit becomes
+    the demonstration, and the editor that follows its demonstrations writes it on held-out parents."""
+    lm_edits = [
+        o.model_copy(update={"edits": (o.edits[0].model_copy(update={"text": BAD}),)})
+        for o in _outcomes(toy_task)
+    ]
+    lm_edits = [
+        o.model_copy(update={"accepted": False, "child_score": 0.0, "child_val": None}) for o in lm_edits[:6]
+    ]
+    teacher = lm_edits[0].model_copy(
+        update={
+            "operator": "answer-format",
+            "needs_lm": False,
+            "edits": _outcomes(toy_task)[0].edits,
+            "child_score": 1.0,
+            "accepted": True,
+            "child_val": 1.0,
+            "evidence": _evidence(toy_task, 4),  # not one of the held-out parents' evidence
+        }
+    )
+    editor_lm = scripted_lm(follows_demos, conversation=True, temperature=0.7)
+    alone = tune_editor(lm_edits, {"toy": toy_task}, task_lm, editor_lm, demos=2, bootstrapped=0, holdout=0.5)
+    assert alone.module.propose.demos == []  # nothing won
+    tuned = tune_editor(
+        [*lm_edits, teacher], {"toy": toy_task}, task_lm, editor_lm, demos=2, bootstrapped=0, holdout=0.5
+    )
+    [demo] = tuned.module.propose.demos
+    assert HINT in demo.text and tuned.measured["demo_sources"] == ["answer-format"]
+    assert tuned.measured["holdout"]["tuned"]["mean_gain"] == 1.0
+    assert tuned.measured["holdout"]["untuned"]["mean_gain"] == 0.0
+
+
 def test_a_tuned_editor_saves_loads_runs_and_replays(tmp_path, toy_task, task_lm):
     editor_lm = scripted_lm(follows_demos, conversation=True, temperature=0.7)
     tuned = tune_editor(_outcomes(toy_task), {"toy": toy_task}, task_lm, editor_lm, demos=2, holdout=0.0)
