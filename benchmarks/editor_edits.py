@@ -51,6 +51,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minibatch", type=int, default=4)
     p.add_argument("--train", type=int, default=15)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--reuse",
+        help="an earlier measurement's OUT (same test tasks, seeds and pool): its rows of the arms that do "
+        "not depend on the tuned editor are taken as they are; copy its eval-cache.jsonl too, so parents "
+        "are scored by the same results",
+    )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
 
@@ -206,6 +212,18 @@ def write(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], comma
 KEY = ("task", "seed", "index", "arm")
 
 
+def reused(earlier: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of `earlier`/edits.json whose arm does not depend on the tuned editor and that `rows`
+    lack, each marked with where it came from."""
+    have = {tuple(r[k] for k in KEY) for r in rows}
+    record = json.loads((earlier / "edits.json").read_text(encoding="utf-8"))
+    return [
+        {**r, "reused_from": str(earlier)}
+        for r in record["rows"]
+        if r["arm"] not in ("tuned", GUARDED) and tuple(r[k] for k in KEY) not in have
+    ]
+
+
 def measure(sampler: Any, editor: Any, arm: str, seed: int, index: int) -> dict[str, Any] | None:
     """One edit by `editor` on sample `index`, measured; None when the parent failed nothing shown."""
     start = time.monotonic()
@@ -242,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     path = out / "edits.json"
     earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     rows: list[dict[str, Any]] = list(earlier.get("rows", [])) if earlier.get("manifest") == manifest else []
+    if args.reuse:
+        rows += [r for r in reused(Path(args.reuse), rows) if r["task"] in args.test_tasks]
     command = "python -m benchmarks.editor_edits " + " ".join(sys.argv[1:] if argv is None else argv)
     kept: list[str] = earlier.get("commands", []) if rows else []
     commands = kept if args.report_only or command in kept else [*kept, command]  # the measuring ones

@@ -182,6 +182,7 @@ def tune_from_tasks(
             instruction_calls=instruction_calls,
             seed=seed,
             teacher_lm=build_lm(teacher_lm) if teacher_lm is not None else None,
+            reflection_lm=_reflection_lm(teacher_lm or base.editor_lm) if instruction_calls > 0 else None,
             cache=cache,
             holdout=holdout,
         )
@@ -204,6 +205,12 @@ def tune_from_tasks(
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     return save_editor(out, tuned.module, manifest), tuned
+
+
+def _reflection_lm(config: LMConfig) -> Any:
+    """The LM that rewrites the editor's instructions for dspy.GEPA: its prompt holds the current
+    instructions and one proposal's evidence, its reply a whole new instruction."""
+    return build_lm(config.model_copy(update={"max_tokens": 1024, "n_ctx": 8192}))
 
 
 def _models(base: RunConfig, teacher: LMConfig | None) -> dict[str, str]:

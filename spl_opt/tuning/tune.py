@@ -269,6 +269,17 @@ def winners(outcomes: Sequence[EditOutcome], n: int) -> list[EditOutcome]:
     return [o for _, o in sorted(order, key=lambda x: x[0])][:n]
 
 
+def one_per_task(outcomes: Sequence[EditOutcome], n: int = 12) -> list[EditOutcome]:
+    """Up to `n` outcomes, the first of each task before a second of any: GEPA scores every candidate
+    instruction on its whole valset, each score a measured edit."""
+    rounds: dict[str, int] = {}
+    ranked = []
+    for o in outcomes:
+        rounds[o.task] = rounds.get(o.task, -1) + 1
+        ranked.append((rounds[o.task], o))
+    return [o for _, o in sorted(ranked, key=lambda x: x[0])][:n]
+
+
 @dataclass
 class Tuned:
     """A tuned editor: the compiled module, the priors, and what was measured."""
@@ -297,7 +308,8 @@ def tune_editor(
 
     With `instruction_calls` > 0, `dspy.GEPA` first evolves the editor's own instructions within that
     many metric calls (each a measured edit), reflecting with `reflection_lm` (default: the teacher,
-    else the editor LM); the
+    else the editor LM) on one proposal at a time (a small editor's context holds one example's
+    evidence), each candidate scored on one proposal per task (`one_per_task`); the
     demonstrations are then bootstrapped on top of the evolved instructions.
     """
     import dspy
@@ -314,12 +326,13 @@ def tune_editor(
             metric=gain.gepa,
             max_metric_calls=instruction_calls,
             reflection_lm=reflection_lm or teacher_lm or editor_lm,
-            reflection_minibatch_size=min(3, len(examples)),
+            reflection_minibatch_size=1,
             num_threads=1,
             seed=seed,
         )
+        valset = [editor_example(o) for o in one_per_task(train)]
         with dspy.context(lm=editor_lm):
-            module = evolver.compile(new_editor_module(), trainset=examples, valset=examples)
+            module = evolver.compile(new_editor_module(), trainset=examples, valset=valset)
     if bootstrapped > 0 and train:
         optimizer = dspy.BootstrapFewShot(
             metric=gain,

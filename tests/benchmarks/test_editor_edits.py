@@ -73,3 +73,16 @@ def test_kinds_followed_counts_what_the_lm_editors_wrote_for_each_kind_asked():
         "preamble": {"asked": 3, "followed": 1, "other": 1, "unusable": 1},
         "any": {"asked": 1, "followed": 1, "other": 0, "unusable": 0},
     }
+
+
+def test_an_earlier_measurements_rows_are_reused_for_the_arms_that_do_not_depend_on_the_tuned_editor(
+    tmp_path,
+):
+    import json
+
+    earlier = [row(0, "untuned", 0.25), row(0, "tuned", 0.5), row(0, "placebo", 0.0), row(1, "untuned", None)]
+    (tmp_path / "edits.json").write_text(json.dumps({"rows": earlier}))
+    have = [row(1, "untuned", 0.125)]
+    got = editor_edits.reused(tmp_path, have)
+    assert [(r["index"], r["arm"]) for r in got] == [(0, "untuned"), (0, "placebo")]  # not tuned, not had
+    assert all(r["reused_from"] == str(tmp_path) for r in got)

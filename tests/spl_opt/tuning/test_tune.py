@@ -215,3 +215,13 @@ def test_a_demonstrations_evidence_is_cut_to_fit_the_editors_context():
     long = "\n\n".join(f"### WRONG example {i}\nInput: {'x' * 1000}" for i in range(4))
     cut = short_evidence(long)
     assert cut.count("### ") == 2 and len(cut) < 700 and cut.startswith("### WRONG example 0")
+
+
+def test_gepa_scores_its_candidates_on_one_proposal_per_task_first():
+    from spl_opt.tuning.tune import one_per_task
+
+    outcomes = [
+        o.model_copy(update={"task": t}) for o, t in zip(_outcomes(make_task()), "aabbbc", strict=False)
+    ]
+    picked = one_per_task(outcomes, n=4)
+    assert [o.task for o in picked] == ["a", "b", "c", "a"]
