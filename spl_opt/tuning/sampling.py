@@ -73,7 +73,7 @@ class EditSampler:
         random.Random(f"sample:{seed}:{task.name}").shuffle(examples)
         self.pool = tuple(examples[:pool])
         self.evaluator = evaluator or local_evaluator(
-            ChatProgram(task_lm), task_scorer(task), cache or EvalCache()
+            ChatProgram(task_lm), task_scorer(task), cache if cache is not None else EvalCache()
         )
 
     def sample_at(self, index: int) -> Sample:

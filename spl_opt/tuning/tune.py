@@ -145,7 +145,7 @@ class EditGain:
         self.tasks = dict(tasks)
         self.extra = extra
         self.min_gain = min_gain  # two of ten examples: one flip is within llama.cpp's own noise
-        self.cache = cache or EvalCache()
+        self.cache = cache if cache is not None else EvalCache()  # an empty cache is falsy
         self.program = ChatProgram(task_lm)
         self._evaluators: dict[str, TaskEvaluator] = {}
         self._outcomes = {

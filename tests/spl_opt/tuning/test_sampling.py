@@ -116,3 +116,15 @@ def test_tune_editor_from_fresh_samples_alone(toy_task, task_lm, tmp_path, monke
     assert manifest.demos >= 1 and all(HINT in d.text for d in tuned.module.propose.demos)
     [context] = manifest.priors  # "format": the toy task model's wrong answers have no answer marker
     assert manifest.priors[context]["editor"] == (4.0, 1.0)  # it passed all three screens
+
+
+def test_a_cache_given_empty_is_the_one_filled(toy_task, task_lm, tmp_path):
+    """An empty EvalCache is falsy (it has a length): it must still be used, not swapped for a new one."""
+    from spl_opt.evaluators.cache import EvalCache
+    from spl_opt.tuning.tune import EditGain
+
+    cache = EvalCache(tmp_path / "eval-cache.jsonl")
+    EditSampler(toy_task, task_lm, pool=6, minibatch=2, cache=cache).propose(_editor("Be polite."), 0)
+    assert len(cache) > 0 and (tmp_path / "eval-cache.jsonl").read_text().count("\n") == len(cache)
+    empty = EvalCache()
+    assert EditGain(task_lm, {"toy": toy_task}, [], empty).cache is empty
