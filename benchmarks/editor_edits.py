@@ -95,15 +95,16 @@ def mark_copies(rows: Sequence[dict[str, Any]], editor: Any, evidence_of: Any) -
     from spl_opt.editor.dspy_editor import evidence_inputs
     from spl_opt.editor.hygiene import copies_foreign
 
-    foreign: dict[str, list[tuple[str, str]]] = {}
+    seen: dict[str, tuple[list[tuple[str, str]], str]] = {}  # per task: its foreign demos, its inputs
     for r in rows:
         if r["arm"] != "tuned":
             continue
-        if r["task"] not in foreign:
-            foreign[r["task"]] = editor.foreign_demos(evidence_of(r["task"]))
+        if r["task"] not in seen:
+            evidence = evidence_of(r["task"])
+            seen[r["task"]] = editor.foreign_demos(evidence), evidence_inputs(evidence)
+        foreign, here = seen[r["task"]]
         text = str(r["edit"]).split(": ", 1)[-1] if r["usable"] else ""
-        here = evidence_inputs(evidence_of(r["task"]))
-        r["copies_demo"] = bool(text) and copies_foreign(text, foreign[r["task"]], here) is not None
+        r["copies_demo"] = bool(text) and copies_foreign(text, foreign, here) is not None
 
 
 def _paired(rows: Sequence[dict[str, Any]], arm: str) -> list[float]:

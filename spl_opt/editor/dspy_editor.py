@@ -132,11 +132,12 @@ class DSPyEditor:
         examples unlike `evidence`'s. A tuned editor shown demonstrations from other tasks sometimes
         writes one of them out again, whatever the task in front of it; reusing a demonstration of
         the same task is fine."""
+        mine = evidence_inputs(evidence)
         out = []
         for predictor in self.module.predictors():
             for demo in predictor.demos:
                 theirs = " ".join(_INPUT.findall(str(demo.get("evidence"))))
-                if demo.get("text") and not resembles(evidence_inputs(evidence), theirs):
+                if demo.get("text") and not resembles(mine, theirs):
                     out.append((str(demo.get("text")), theirs))
         return out
 
@@ -149,7 +150,7 @@ class DSPyEditor:
         tokens_in = tokens_out = 0
         start = time.perf_counter()
         lm = self.lm.copy(temperature=self.temperature)
-        foreign = self.foreign_demos(evidence)
+        foreign, inputs = self.foreign_demos(evidence), evidence_inputs(evidence)
         for _ in range(n):  # attempts until one usable edit
             if edits:
                 break
@@ -163,7 +164,7 @@ class DSPyEditor:
                 edit = edit_from_prediction(parent, pred, self.name)
                 if edit is None:
                     errors.append(f"unusable edit: {raw[:300]}")
-                elif (copy := copies_foreign(edit.text, foreign, evidence_inputs(evidence))) is not None:
+                elif (copy := copies_foreign(edit.text, foreign, inputs)) is not None:
                     errors.append(f"unusable edit: it copies another task's demonstration ({copy[:80]!r})")
                 else:
                     edits.append(edit)

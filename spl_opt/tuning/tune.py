@@ -253,6 +253,17 @@ def taught(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) -> li
     ]
 
 
+def one_per_task(outcomes: Sequence[EditOutcome], n: int = 12) -> list[EditOutcome]:
+    """Up to `n` outcomes, the first of each task before a second of any, in their order otherwise
+    (stable: within a round, the order holds)."""
+    rounds: dict[str, int] = {}
+    order = []
+    for o in outcomes:
+        rounds[o.task] = rounds.get(o.task, -1) + 1
+        order.append((rounds[o.task], o))
+    return [o for _, o in sorted(order, key=lambda x: x[0])][:n]
+
+
 def winners(outcomes: Sequence[EditOutcome], n: int) -> list[EditOutcome]:
     """Up to `n` recorded edits that won their screen and did not lose on validation (or on the
     held-out examples of a sampled edit), best held-out gain first, one per task before a second:
@@ -261,23 +272,7 @@ def winners(outcomes: Sequence[EditOutcome], n: int) -> list[EditOutcome]:
         (o for o in outcomes if (o.gain or 0) > 0 and (o.val_gain is None or o.val_gain >= 0)),
         key=lambda o: (-(o.val_gain or 0), -(o.gain or 0)),
     )
-    rounds: dict[str, int] = {}
-    order = []
-    for o in ranked:  # stable: within a round, the ranking holds
-        rounds[o.task] = rounds.get(o.task, -1) + 1
-        order.append((rounds[o.task], o))
-    return [o for _, o in sorted(order, key=lambda x: x[0])][:n]
-
-
-def one_per_task(outcomes: Sequence[EditOutcome], n: int = 12) -> list[EditOutcome]:
-    """Up to `n` outcomes, the first of each task before a second of any: GEPA scores every candidate
-    instruction on its whole valset, each score a measured edit."""
-    rounds: dict[str, int] = {}
-    ranked = []
-    for o in outcomes:
-        rounds[o.task] = rounds.get(o.task, -1) + 1
-        ranked.append((rounds[o.task], o))
-    return [o for _, o in sorted(ranked, key=lambda x: x[0])][:n]
+    return one_per_task(ranked, n)
 
 
 @dataclass
