@@ -11,7 +11,10 @@ keeps succeeding in a context is drawn more in that context.
 
 The default prior is uniform (1, 1) except for the answer-format operator on format failures, where
 it is (9, 1): on small task models stating the answer's form is the edit that fixes most such
-failures (`benchmarks/format_rule.py`). Tuned priors replace the defaults they name.
+failures (`benchmarks/format_rule.py`). Tuned priors replace the defaults they name. An arm the
+tuning never measured in a context it did measure gets that context's pooled tuned rate, as sure as
+the average measured arm (`pooled`), not the uniform prior: weights compare posterior odds, and
+uniform odds of 1 beside measured odds of 0.1 to 0.4 would favour whatever the tuning never tried.
 
 An operator that lists `kinds` (the LM editor: add, revise, delete, preamble) is then asked for one
 kind of edit, drawn the same way among its kinds and "any" (it chooses), each a (context, arm) of its
@@ -65,11 +68,25 @@ def evidence_context(evidence: Evidence) -> str:
 
 
 def prior(priors: Priors | None, context: str, operator: str) -> tuple[float, float]:
-    """The (alpha, beta) prior of `operator` in `context`: the tuned one if given, else the default."""
+    """The (alpha, beta) prior of `operator` (or kind arm) in `context`: the tuned one if given, else
+    the default, else the pooled tuned prior of its siblings in `context` (operators, or kind arms),
+    else uniform."""
     for table in (priors or {}, DEFAULT_PRIORS):
         if operator in table.get(context, {}):
             return tuple(table[context][operator])  # type: ignore[return-value]
-    return UNIFORM
+    tuned = (priors or {}).get(context, {})
+    return pooled([ab for arm, ab in tuned.items() if (":" in arm) == (":" in operator)])
+
+
+def pooled(arms: Collection[tuple[float, float]]) -> tuple[float, float]:
+    """One prior standing for arms with (alpha, beta) priors over a uniform base: their pooled rate
+    of acceptance, with their mean number of observations (uniform if they observed nothing)."""
+    accepted = sum(a - 1 for a, _ in arms)
+    observed = sum(a + b - 2 for a, b in arms)
+    if observed <= 0:
+        return UNIFORM
+    rate, n = accepted / observed, observed / len(arms)
+    return round(1 + rate * n, 3), round(1 + (1 - rate) * n, 3)
 
 
 def operator_weights(

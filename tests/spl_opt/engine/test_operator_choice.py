@@ -9,6 +9,7 @@ from spl_opt.engine.operator_choice import (
     evidence_context,
     format_share,
     operator_weights,
+    prior,
 )
 from spl_opt.engine.runner import default_operators
 from spl_opt.engine.workers import LazyEditor
@@ -67,6 +68,23 @@ def test_format_failures_favour_answer_format_through_the_default_prior():
     assert weights["answer-format"] == 0.15 / 4 and weights["editor"] == 0.4 * 6
 
 
+def test_an_arm_the_tuning_never_measured_gets_its_siblings_pooled_rate_not_uniform_odds():
+    tuned = {
+        "wrong": {"editor": (3.0, 9.0), "worked-example": (2.0, 4.0), "editor:add": (2.0, 5.0)},
+        "format": {"editor": (1.0, 1.0)},
+    }
+    # operators: 3 of 14 accepted over two arms, 7 observations each on average
+    assert prior(tuned, "wrong", "compress") == (1 + 3 / 14 * 7, 1 + 11 / 14 * 7)
+    assert prior(tuned, "wrong", "editor:any") == (2.0, 5.0)  # kind arms pool kind arms only
+    assert prior(tuned, "wrong", "editor") == (3.0, 9.0)
+    assert prior(tuned, "format", "answer-format") == (9.0, 1.0)  # the default stands where not tuned
+    assert prior(tuned, "format", "merge") == (1.0, 1.0)  # the siblings observed nothing
+    assert prior(tuned, "clean", "merge") == prior(None, "wrong", "merge") == (1.0, 1.0)
+    wrong = Evidence(failures=(_failure("Answer: 5"),))
+    weights = operator_weights(BASE, ALL, {}, wrong, NOTED, priors=tuned)
+    assert weights["ablate"] / BASE["ablate"] < 1  # as likely as the measured arms, not odds 1
+
+
 def test_weights_follow_screening_outcomes_in_the_same_context_and_the_draw_is_deterministic():
     stats = {("wrong", "editor"): OperatorStats(tried=4, accepted=0)}
     weights = operator_weights(BASE, _operators("editor", "compress"), stats, Evidence(), NOTED)
@@ -104,7 +122,8 @@ def test_the_editor_is_asked_for_a_kind_of_edit_drawn_by_its_own_arms():
     stats = {("wrong", "editor:revise"): OperatorStats(tried=3, accepted=3)}
     tuned = {"wrong": {"editor:delete": (1.0, 9.0)}}
     weights = kind_weights("editor", editor, stats, failing, NOTED, priors=tuned)
-    assert weights["revise"] == 4.0 and weights["delete"] == 1 / 9 and weights[""] == 1.0
+    # unmeasured kinds take the measured kind's prior (1, 9): revise (1 + 3) / 9, the others 1 / 9
+    assert weights["revise"] == 4 / 9 and weights["delete"] == weights[""] == weights["add"] == 1 / 9
     asked = [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
     assert asked.count("revise") > 2 * asked.count("add")  # odds 4 against 1
     assert asked == [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
