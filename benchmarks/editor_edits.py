@@ -8,8 +8,10 @@ A search at a small budget calls its LM editor once or twice, so search-level nu
 `EditSampler` (a pool of training examples; minibatches of it as evidence; the task's seed playbook
 as parent) asks each arm for an edit on the *same* evidence, and measures each child against the
 parent on the pool's examples the arm was not shown. Arms (`--arms`): the untuned and the tuned LM
-editor, the operators that need no LM (answer-format, worked-example), and a placebo that adds a note
-saying nothing about the task (the noise floor: how much any change to the prompt moves the score).
+editor, the untuned editor asked for a worked solution of a failure (`example`: its edit kind
+"example", `spl_opt.editor.solutions`), the operators that need no LM (answer-format,
+worked-example), and a placebo that adds a note saying nothing about the task (the noise floor: how
+much any change to the prompt moves the score).
 Per arm: usable edits, acceptance (the child beat the parent on the shown minibatch, as in
 screening, and gained on the held-out examples), mean held-out gain per call with a 95% interval,
 and the paired difference to the untuned editor with its interval. One more arm, "tuned, guarded",
@@ -35,7 +37,8 @@ from spl_opt.tuning.outcomes import EditOutcome
 
 LM_ARMS = ("untuned", "tuned")
 GUARDED = "tuned, guarded"  # the tuned editor's rows as the demo-copy guard reads them (not rerun)
-ARMS = (*LM_ARMS, GUARDED, "answer-format", "worked-example", "placebo")  # table order
+EXAMPLE = "example"  # the untuned editor asked for a worked solution
+ARMS = (*LM_ARMS, GUARDED, EXAMPLE, "answer-format", "worked-example", "placebo")  # table order
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -59,6 +62,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
+
+
+class Asking:
+    """`operator` asked for edits of one `kind`, whatever the sample asks for."""
+
+    def __init__(self, operator: Any, kind: str) -> None:
+        self.operator, self.kind = operator, kind
+        self.name, self.needs_lm = operator.name, operator.needs_lm
+
+    def applies(self, parent: Any, evidence: Any) -> bool:
+        return bool(self.operator.applies(parent, evidence))
+
+    def propose(self, parent: Any, evidence: Any, n: int = 1) -> Any:
+        return self.operator.propose(parent, evidence.model_copy(update={"kind": self.kind}), n)
 
 
 def row_of(outcome: EditOutcome, arm: str, seed: int) -> dict[str, Any]:
@@ -232,6 +249,8 @@ def measure(sampler: Any, editor: Any, arm: str, seed: int, index: int) -> dict[
     if outcome is None:
         return None
     row = row_of(outcome, arm, seed)
+    if isinstance(editor, Asking):
+        row["kind"] = editor.kind
     print(
         f"[{outcome.task} s{seed} #{index} {arm}] shown {row['shown_gain']}, held out {row['held_gain']}, "
         f"{time.monotonic() - start:.0f} s: {row['edit'][:100]}",
@@ -246,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from spl_opt.editor.artifact import MANIFEST_FILE, load_editor_module
     from spl_opt.editor.dspy_editor import DSPyEditor
     from spl_opt.editor.operators import PlaceboOperator
+    from spl_opt.editor.solutions import KIND
     from spl_opt.engine.runner import default_operators, task_of
     from spl_opt.evaluators.cache import EvalCache
     from spl_opt.lm.config import build_lm
@@ -282,11 +302,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(f"error: unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
         task_lm = build_lm(base.task_lm)
         editors: dict[str, Any] = {}
-        if set(args.arms) & set(LM_ARMS):
+        if set(args.arms) & {*LM_ARMS, EXAMPLE}:
             editor_lm = build_lm(base.editor_lm)
             editors = {
                 "untuned": DSPyEditor(editor_lm),
                 "tuned": DSPyEditor(editor_lm, load_editor_module(editor_dir)),
+                EXAMPLE: Asking(DSPyEditor(editor_lm), KIND),
             }
         cache = EvalCache(out / "eval-cache.jsonl")
         for seed in args.seeds:

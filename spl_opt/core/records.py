@@ -155,6 +155,7 @@ def split_prompt(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
 
 EditOp = Literal["add", "revise", "delete", "preamble"]
 EDIT_OPS: tuple[EditOp, ...] = ("add", "revise", "delete", "preamble")
+EDITOR_KINDS = (*EDIT_OPS, "example")  # what the LM editor can be asked for; "example": a worked solution
 
 
 class Edit(Record):

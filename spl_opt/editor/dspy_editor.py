@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from spl_opt.core.protocols import Evidence
-from spl_opt.core.records import EDIT_OPS, Edit, Playbook, Proposal
+from spl_opt.core.records import EDIT_OPS, EDITOR_KINDS, Edit, Playbook, Proposal
+from spl_opt.editor import solutions
 from spl_opt.editor.hygiene import clean_strategy_text, clean_title, copies_foreign, resembles
 
 EDITOR_INSTRUCTIONS = """\
@@ -113,11 +114,12 @@ class DSPyEditor:
     stopping at the first edit that parses and fits the parent. Texts are cleaned by
     `spl_opt.editor.hygiene` (copied evidence cut, at most three sentences); an edit with no text
     left, or one that copies the edit of a demonstration from another task with that task's own
-    words (`spl_opt.editor.hygiene.copies_foreign`), is unusable."""
+    words (`spl_opt.editor.hygiene.copies_foreign`), is unusable. Asked for kind "example", it
+    writes a worked solution of a failure instead (`spl_opt.editor.solutions`, its own predictor)."""
 
     name = "editor"
     needs_lm = True
-    kinds = EDIT_OPS
+    kinds = EDITOR_KINDS
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)  # it learns from failures
@@ -126,6 +128,7 @@ class DSPyEditor:
         self.lm = lm
         self.module = module if module is not None else new_editor_module()
         self.temperature = temperature
+        self._solver: Any = None
 
     def foreign_demos(self, evidence: Evidence) -> list[tuple[str, str]]:
         """(edit text, the inputs it was written for) of the module's demonstrations written for
@@ -142,6 +145,8 @@ class DSPyEditor:
         return out
 
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        if evidence.kind == solutions.KIND:
+            return self.propose_solution(parent, evidence, n)
         import dspy
 
         edits: list[Edit] = []
@@ -178,6 +183,53 @@ class DSPyEditor:
             output_tokens=tokens_out,
             latency=time.perf_counter() - start,
             error="; ".join(errors) or None,
+            raw=str(raw)[:2000],
+        )
+
+    def propose_solution(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        """Up to `n` attempts at a worked solution of one failure shown (`solutions.solvable`, picked
+        by `evidence.seed`) that reaches its expected answer."""
+        import dspy
+
+        fresh = solutions.solvable(parent, evidence)
+        if not fresh:
+            return Proposal(editor_id=self.name, error="no failure with a known answer to solve")
+        item = fresh[evidence.seed % len(fresh)]
+        if self._solver is None:
+            self._solver = dspy.Predict(solutions.solve_signature())
+        errors: list[str] = []
+        raw = ""
+        tokens_in = tokens_out = 0
+        start = time.perf_counter()
+        lm = self.lm.copy(temperature=self.temperature)
+        for _ in range(n):
+            try:
+                with dspy.context(lm=lm, track_usage=True):
+                    pred = self._solver(question=item.input, answer=item.target)
+                usage = pred.get_lm_usage() or {}
+                tokens_in += sum(u.get("prompt_tokens") or 0 for u in usage.values())
+                tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
+                raw = str(pred.get("solution", ""))
+                text = solutions.solution_text(item, raw)
+                if text is not None:
+                    return Proposal(
+                        editor_id=self.name,
+                        edits=(solutions.solution_edit(parent, text, evidence.seed, self.name),),
+                        input_tokens=tokens_in,
+                        output_tokens=tokens_out,
+                        latency=time.perf_counter() - start,
+                        raw=raw[:2000],
+                    )
+                errors.append(f"unusable solution: it does not reach {item.target!r} in a few steps")
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+                raw = getattr(exc, "lm_response", "") or raw
+        return Proposal(
+            editor_id=self.name,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            latency=time.perf_counter() - start,
+            error="; ".join(errors),
             raw=str(raw)[:2000],
         )
 

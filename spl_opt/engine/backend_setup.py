@@ -9,7 +9,7 @@ from spl_opt.backends.local import SerialBackend, ThreadBackend
 from spl_opt.config import RunConfig
 from spl_opt.core.errors import LMError, WorkerLost
 from spl_opt.core.protocols import Backend, Evidence, Operator, Program, Scorer
-from spl_opt.core.records import EDIT_OPS, Playbook, Proposal, TaskData
+from spl_opt.core.records import EDITOR_KINDS, Playbook, Proposal, TaskData
 from spl_opt.engine.workers import WorkerSpec
 from spl_opt.evaluators.worker import Worker
 from spl_opt.lm.config import LMConfig
@@ -32,7 +32,7 @@ class BackendEditor:
         self.backend = backend
         self.name = name
         self.needs_lm = True
-        self.kinds = EDIT_OPS  # the LM editor's (`DSPyEditor.kinds`)
+        self.kinds = EDITOR_KINDS  # the LM editor's (`DSPyEditor.kinds`)
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)

@@ -16,7 +16,7 @@ tuning never measured in a context it did measure gets that context's pooled tun
 the average measured arm (`pooled`), not the uniform prior: weights compare posterior odds, and
 uniform odds of 1 beside measured odds of 0.1 to 0.4 would favour whatever the tuning never tried.
 
-An operator that lists `kinds` (the LM editor: add, revise, delete, preamble) is then asked for one
+An operator that lists `kinds` (the LM editor: add, revise, delete, preamble, example) is then asked for one
 kind of edit, drawn the same way among its kinds and "any" (it chooses), each a (context, arm) of its
 own: `editor:add`, ..., `editor:any`, with uniform default priors. So the policy learns, per context,
 which kind of edit passes screening, as it learns which operator does.
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from spl_opt.core.edits import EditError, apply_edits_to
 from spl_opt.core.protocols import Evidence, Operator
 from spl_opt.core.records import Playbook
+from spl_opt.editor.solutions import solvable
 
 CONTEXTS = ("format", "wrong", "clean")
 Priors = Mapping[str, Mapping[str, tuple[float, float]]]  # context -> operator -> (alpha, beta)
@@ -165,7 +166,8 @@ def kind_weights(
 ) -> dict[str, float]:
     """Weight per kind of edit `operator` can be asked for on `parent` ("": it chooses), as for
     operators: the posterior odds of acceptance of each (context, kind) arm. Revise and delete need a
-    strategy. Empty for an operator without `kinds`."""
+    strategy; an example, a failure with a known answer not shown yet (`solutions.solvable`). Empty
+    for an operator without `kinds`."""
     kinds = tuple(getattr(operator, "kinds", ()))
     if not kinds:
         return {}
@@ -173,6 +175,8 @@ def kind_weights(
     weights: dict[str, float] = {}
     for kind in ("", *kinds):
         if kind in ("revise", "delete") and not parent.strategies:
+            continue
+        if kind == "example" and not solvable(parent, evidence):
             continue
         alpha, beta = prior(priors, context, kind_arm(name, kind))
         s = stats.get((context, kind_arm(name, kind)), OperatorStats())

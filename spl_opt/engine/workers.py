@@ -11,7 +11,7 @@ import threading
 from typing import Literal
 
 from spl_opt.core.protocols import Evidence, Program, Scorer
-from spl_opt.core.records import EDIT_OPS, Playbook, Proposal, Record, TaskData
+from spl_opt.core.records import EDITOR_KINDS, Playbook, Proposal, Record, TaskData
 from spl_opt.evaluators.metrics import Score, exact_match, labels_of, numeric_match
 from spl_opt.evaluators.worker import Worker
 from spl_opt.lm.config import LMConfig
@@ -33,7 +33,7 @@ class LazyEditor:
 
     name = "editor"
     needs_lm = True
-    kinds = EDIT_OPS
+    kinds = EDITOR_KINDS
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return bool(evidence.failures)

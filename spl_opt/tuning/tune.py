@@ -35,6 +35,7 @@ from spl_opt.editor.dspy_editor import (
     render_playbook,
 )
 from spl_opt.editor.hygiene import clean_strategy_text, clean_title, first_sentences
+from spl_opt.editor.solutions import KIND
 from spl_opt.engine.operator_choice import evidence_context, kind_arm
 from spl_opt.engine.runner import task_scorer
 from spl_opt.evaluators.cache import EvalCache
@@ -228,11 +229,16 @@ def _request(playbook: Playbook, examples: tuple[Example, ...]) -> EvalRequest:
 
 
 def learnable(outcomes: Iterable[EditOutcome], tasks: Mapping[str, TaskData]) -> list[EditOutcome]:
-    """LM-editor proposals on tasks we can score, with the evidence (and failures) they were shown."""
+    """LM-editor proposals on tasks we can score, with the evidence (and failures) they were shown;
+    not its worked solutions (kind "example": another predictor, not the one tuned here)."""
     return [
         o
         for o in outcomes
-        if o.needs_lm and o.evidence is not None and o.evidence.failures and o.task in tasks
+        if o.needs_lm
+        and o.evidence is not None
+        and o.evidence.failures
+        and o.evidence.kind != KIND
+        and o.task in tasks
     ]
 
 

@@ -86,3 +86,20 @@ def test_an_earlier_measurements_rows_are_reused_for_the_arms_that_do_not_depend
     got = editor_edits.reused(tmp_path, have)
     assert [(r["index"], r["arm"]) for r in got] == [(0, "untuned"), (0, "placebo")]  # not tuned, not had
     assert all(r["reused_from"] == str(tmp_path) for r in got)
+
+
+def test_the_example_arm_asks_the_untuned_editor_for_a_worked_solution_whatever_the_sample_asks():
+    from spl_opt.core.records import Playbook
+    from spl_opt.testing import scripted_lm
+
+    lm = scripted_lm(["[[ ## solution ## ]]\nTwo things: a flute and a drum, so 2.\n\n[[ ## completed ## ]]"])
+    asking = editor_edits.Asking(DSPyEditor(lm), "example")
+    failing = EvidenceItem(
+        input="I have a flute and a drum. How many?", target="2", output="3", feedback="", score=0
+    )
+    proposal = asking.propose(Playbook(preamble="p"), Evidence(failures=(failing,), kind="add"))
+    assert (asking.name, asking.needs_lm) == ("editor", True)
+    assert proposal.edits[0].text.endswith("so 2. Answer: 2")
+    rows = [row(0, "untuned", 0.0), row(0, editor_edits.EXAMPLE, 0.25, kind="example")]
+    arms = editor_edits.summarize(rows)["arms"]
+    assert arms[editor_edits.EXAMPLE]["minus_untuned"][0] == 0.25

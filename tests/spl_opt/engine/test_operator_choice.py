@@ -110,20 +110,21 @@ def test_the_editor_is_asked_for_a_kind_of_edit_drawn_by_its_own_arms():
     from spl_opt.engine.operator_choice import arms, kind_arm, kind_weights, with_kind
 
     editor, failing = ALL["editor"], Evidence(failures=(_failure("Answer: 5"),))
-    assert set(kind_weights("editor", editor, {}, failing, BARE)) == {"", "add", "preamble"}  # none to revise
+    assert set(kind_weights("editor", editor, {}, failing, BARE)) == {"", "add", "preamble", "example"}
     assert set(kind_weights("editor", editor, {}, failing, NOTED)) == {
         "",
         "add",
         "revise",
         "delete",
         "preamble",
+        "example",
     }
     assert kind_weights("compress", ALL["compress"], {}, failing, NOTED) == {}  # no kinds: never asked
     stats = {("wrong", "editor:revise"): OperatorStats(tried=3, accepted=3)}
     tuned = {"wrong": {"editor:delete": (1.0, 9.0)}}
     weights = kind_weights("editor", editor, stats, failing, NOTED, priors=tuned)
     # unmeasured kinds take the measured kind's prior (1, 9): revise (1 + 3) / 9, the others 1 / 9
-    assert weights["revise"] == 4 / 9 and weights["delete"] == weights[""] == weights["add"] == 1 / 9
+    assert weights["revise"] == 4 / 9 and weights["delete"] == weights[""] == weights["example"] == 1 / 9
     asked = [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
     assert asked.count("revise") > 2 * asked.count("add")  # odds 4 against 1
     assert asked == [with_kind(failing, weights, random.Random(s)).kind for s in range(40)]
