@@ -54,10 +54,17 @@ def _key(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+CONCLUSION_CHARS = 160
+
+
 def reaches(solution: str, answer: str) -> bool:
-    """Whether `solution` states `answer` (word for word, case, punctuation and brackets aside)."""
+    """Whether the conclusion of `solution` (its last characters) states `answer`: as written when the
+    answer has punctuation ("(A)": a bare "a" is any article), else word for word, case aside."""
+    tail, answer = solution[-CONCLUSION_CHARS:], answer.strip()
+    if re.search(r"[^\w\s]", answer):
+        return answer.lower() in tail.lower()
     want = _key(answer)
-    return bool(want) and f" {want} " in f" {_key(solution)} "
+    return bool(want) and f" {want} " in f" {_key(tail)} "
 
 
 def solution_text(item: EvidenceItem, solution: str) -> str | None:

@@ -16,6 +16,8 @@ def _reply(solution: str) -> str:
 def test_a_solution_counts_only_if_it_states_the_expected_answer_word_for_word():
     assert reaches("7 has no divisor but 1 and 7, so yes.", "Yes")
     assert reaches("The order is B, then C: the answer is (C).", "(C)")
+    assert not reaches("Take a flute and a drum.", "(A)")  # a bare "a" is no option letter
+    assert not reaches("So yes. " + "More words. " * 20, "Yes")  # the conclusion is what counts
     assert not reaches("It is invalid.", "valid")
     assert not reaches("The total is 12.", "2")
     assert not reaches("anything", "")
