@@ -162,9 +162,7 @@ class DSPyEditor:
             try:
                 with dspy.context(lm=lm, track_usage=True):
                     pred = self.module(playbook=render_playbook(parent), evidence=render_evidence(evidence))
-                usage = pred.get_lm_usage() or {}
-                tokens_in += sum(u.get("prompt_tokens") or 0 for u in usage.values())
-                tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
+                tokens_in, tokens_out = _add_usage((tokens_in, tokens_out), pred)
                 raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
                 edit = edit_from_prediction(parent, pred, self.name)
                 if edit is None:
@@ -206,9 +204,7 @@ class DSPyEditor:
             try:
                 with dspy.context(lm=lm, track_usage=True):
                     pred = self._solver(question=item.input, answer=item.target)
-                usage = pred.get_lm_usage() or {}
-                tokens_in += sum(u.get("prompt_tokens") or 0 for u in usage.values())
-                tokens_out += sum(u.get("completion_tokens") or 0 for u in usage.values())
+                tokens_in, tokens_out = _add_usage((tokens_in, tokens_out), pred)
                 raw = str(pred.get("solution", ""))
                 text = solutions.solution_text(item, raw)
                 if text is not None:
@@ -232,6 +228,15 @@ class DSPyEditor:
             error="; ".join(errors),
             raw=str(raw)[:2000],
         )
+
+
+def _add_usage(tokens: tuple[int, int], pred: Any) -> tuple[int, int]:
+    """(input, output) tokens plus those a prediction's LM calls used."""
+    usage = (pred.get_lm_usage() or {}).values()
+    return (
+        tokens[0] + sum(u.get("prompt_tokens") or 0 for u in usage),
+        tokens[1] + sum(u.get("completion_tokens") or 0 for u in usage),
+    )
 
 
 def evidence_inputs(evidence: Evidence) -> str:
