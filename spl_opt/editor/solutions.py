@@ -20,7 +20,7 @@ KIND = "example"
 TITLE = "Worked solution"
 MAX_SHOTS = 2
 MAX_CHARS = 1500
-MAX_SOLUTION_WORDS = 120
+MAX_SOLUTION_WORDS = 150
 
 SOLVE_INSTRUCTIONS = """\
 You write a worked example for the system prompt of a small AI assistant. You are given a task input \
@@ -51,7 +51,8 @@ def solvable(parent: Playbook, evidence: Evidence) -> list[EvidenceItem]:
 
 
 def _key(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    """Lower-case words and numbers (thousands separators dropped: 600,000 is 600000)."""
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())))
 
 
 CONCLUSION_CHARS = 160
@@ -67,13 +68,18 @@ def reaches(solution: str, answer: str) -> bool:
     return bool(want) and f" {want} " in f" {_key(tail)} "
 
 
+_MARKER = re.compile(r"\[\[ ## \w+ ## \]\]")  # DSPy's field markers, which a small model may leave in
+
+
 def solution_text(item: EvidenceItem, solution: str) -> str | None:
-    """The strategy text for `item` solved by `solution`, or None when the solution does not reach
-    the expected answer or is too long. An "Answer:" line the solution wrote is replaced by the
-    expected one."""
-    reasoning = re.sub(r"(?im)^\s*\**answer\**\s*:.*$", "", solution)
-    reasoning = " ".join(reasoning.split())
-    if not reasoning or not reaches(reasoning, item.target):
+    """The strategy text for `item` solved by `solution`, or None when the solution (its final
+    "Answer:" line included) does not reach the expected answer, or is too long. The solution's own
+    "Answer:" line is replaced by the expected one."""
+    solution = _MARKER.sub("", solution).strip()
+    if not reaches(solution, item.target):
+        return None
+    reasoning = " ".join(re.sub(r"(?im)^\s*\**answer\**\s*:.*$", "", solution).split())
+    if not reasoning:
         return None
     if len(reasoning.split()) > MAX_SOLUTION_WORDS:
         return None

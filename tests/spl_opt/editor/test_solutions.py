@@ -20,13 +20,20 @@ def test_a_solution_counts_only_if_it_states_the_expected_answer_word_for_word()
     assert not reaches("So yes. " + "More words. " * 20, "Yes")  # the conclusion is what counts
     assert not reaches("It is invalid.", "valid")
     assert not reaches("The total is 12.", "2")
+    assert reaches("The distance covered is 600,000 feet.", "600000")
     assert not reaches("anything", "")
 
 
 def test_the_solution_becomes_one_line_with_the_expected_answer_last():
     text = solution_text(ITEM, "Step 1: 7 has no divisor but 1 and 7.\nSo yes.\nAnswer: no")
     assert text == "Q: Is 7 prime? A: Step 1: 7 has no divisor but 1 and 7. So yes. Answer: Yes"
-    assert solution_text(ITEM, "7 is odd.\nAnswer: Yes") is None  # the reasoning never reaches it
+    assert solution_text(ITEM, "7 is odd.\nAnswer: No") is None  # it never reaches the answer
+    assert (
+        solution_text(ITEM, "7 has two divisors.\nAnswer: yes")
+        == "Q: Is 7 prime? A: 7 has two divisors. Answer: Yes"
+    )
+    marked = solution_text(ITEM, 'So the answer is "yes".[[ ## completed ## ]]')
+    assert marked == 'Q: Is 7 prime? A: So the answer is "yes". Answer: Yes'
     assert solution_text(ITEM, "yes " * 200) is None  # too long to show on every call
 
 
