@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from spl_opt.core.errors import ConfigError
-from spl_opt.core.records import Record, content_hash
+from spl_opt.core.records import EDIT_OPS, EDITOR_KINDS, Record, content_hash
 from spl_opt.lm.config import LMConfig
 from spl_opt.search.budget import Budget
 
@@ -29,6 +29,12 @@ class SearchConfig(Record):
     minibatch_size: int = Field(5, ge=1, le=200)
     population_size: int = Field(16, ge=2, le=10_000)
     editor_attempts: int = Field(2, ge=1, le=10)
+    editor_kinds: tuple[str, ...] = Field(
+        EDIT_OPS,
+        description="the kinds of edit the operator policy may ask the LM editor for; 'example' (a worked "
+        "solution of a failure, `spl_opt.editor.solutions`) is opt-in: measured on held-out tasks it "
+        "gained nothing (benchmarks/README.md, sixth measurement)",
+    )
     operators: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
     operator_priors: dict[str, dict[str, tuple[float, float]]] = Field(
         default_factory=dict,
@@ -55,6 +61,14 @@ class SearchConfig(Record):
             for name, (alpha, beta) in table.items():
                 if alpha <= 0 or beta <= 0:
                     raise ValueError(f"{context}.{name}: prior counts must be > 0, got ({alpha}, {beta})")
+        return value
+
+    @field_validator("editor_kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(EDITOR_KINDS))
+        if unknown:
+            raise ValueError(f"unknown edit kind(s) {unknown}; known: {', '.join(EDITOR_KINDS)}")
         return value
 
     @field_validator("operators")

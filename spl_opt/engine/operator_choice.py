@@ -163,17 +163,20 @@ def kind_weights(
     parent: Playbook,
     *,
     priors: Priors | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """Weight per kind of edit `operator` can be asked for on `parent` ("": it chooses), as for
-    operators: the posterior odds of acceptance of each (context, kind) arm. Revise and delete need a
-    strategy; an example, a failure with a known answer not shown yet (`solutions.solvable`). Empty
-    for an operator without `kinds`."""
+    """Weight per kind of edit `operator` can be asked for (of `only`, if given) on `parent` ("": it
+    chooses), as for operators: the posterior odds of acceptance of each (context, kind) arm. Revise
+    and delete need a strategy; an example, a failure with a known answer not shown yet
+    (`solutions.solvable`). Empty for an operator without `kinds`."""
     kinds = tuple(getattr(operator, "kinds", ()))
     if not kinds:
         return {}
     context = evidence_context(evidence)
     weights: dict[str, float] = {}
     for kind in ("", *kinds):
+        if only is not None and kind and kind not in only:
+            continue
         if kind in ("revise", "delete") and not parent.strategies:
             continue
         if kind == "example" and not solvable(parent, evidence):

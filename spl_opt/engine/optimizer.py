@@ -202,7 +202,8 @@ class Optimizer:
         if op_name is None:
             return self._idle(i, "no operator applies")
         operator, policy, priors = self.operators[op_name], self.state.policy, self.search.operator_priors
-        kinds = kind_weights(op_name, operator, policy, evidence, whole.part(step), priors=priors)
+        only = self.search.editor_kinds
+        kinds = kind_weights(op_name, operator, policy, evidence, whole.part(step), priors=priors, only=only)
         evidence = with_kind(evidence, kinds, rng)
         proposal = yield ProposeRequest(i, op_name, whole.part(step), evidence, self.search.editor_attempts)
         assert isinstance(proposal, Proposal)

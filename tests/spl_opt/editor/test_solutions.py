@@ -81,3 +81,19 @@ def test_the_policy_asks_for_an_example_only_where_a_failure_can_be_solved():
     assert "example" not in kind_weights(
         "editor", editor, {}, Evidence(failures=(blind,)), Playbook(preamble="p")
     )
+
+
+def test_the_example_kind_is_opt_in_through_the_search_config():
+    import pytest
+
+    from spl_opt.config import SearchConfig
+    from spl_opt.core.errors import ConfigError
+
+    editor, failing, parent = DSPyEditor(None), Evidence(failures=(ITEM,)), Playbook(preamble="p")
+    default = SearchConfig().editor_kinds
+    assert "example" not in kind_weights("editor", editor, {}, failing, parent, only=default)
+    assert "" in kind_weights("editor", editor, {}, failing, parent, only=default)  # it may choose
+    opted = SearchConfig(editor_kinds=(*default, "example")).editor_kinds
+    assert "example" in kind_weights("editor", editor, {}, failing, parent, only=opted)
+    with pytest.raises((ValueError, ConfigError), match="unknown edit kind"):
+        SearchConfig(editor_kinds=("rewrite",))
