@@ -16,10 +16,11 @@ tuning never measured in a context it did measure gets that context's pooled tun
 the average measured arm (`pooled`), not the uniform prior: weights compare posterior odds, and
 uniform odds of 1 beside measured odds of 0.1 to 0.4 would favour whatever the tuning never tried.
 
-An operator that lists `kinds` (the LM editor: add, revise, delete, preamble, example) is then asked for one
-kind of edit, drawn the same way among its kinds and "any" (it chooses), each a (context, arm) of its
-own: `editor:add`, ..., `editor:any`, with uniform default priors. So the policy learns, per context,
-which kind of edit passes screening, as it learns which operator does.
+An operator that lists `kinds` (the LM editor: add, revise, delete, preamble, example) is then asked
+for one kind of edit (of those `search.editor_kinds` allows: "example" is opt-in), drawn the same way
+among its kinds and "any" (it chooses), each a (context, arm) of its own: `editor:add`, ...,
+`editor:any`, with uniform default priors. So the policy learns, per context, which kind of edit
+passes screening, as it learns which operator does.
 
 An operator that needs no LM is deterministic given its parent and evidence; if its child would be a
 candidate the search has already evaluated, it is not drawn (the caller checks, see `Optimizer`).
