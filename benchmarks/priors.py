@@ -71,9 +71,7 @@ def transfer(outcomes: Sequence[EditOutcome], held_rows: Sequence[dict[str, Any]
     """Per operator: its screening pass rate on the tuning samples and on the held-out rows."""
     out = []
     for arm, operator in ARM_OF.items():
-        tuned = [float(bool(o.accepted)) for o in outcomes if o.operator == operator and not o.needs_lm] + [
-            float(bool(o.accepted)) for o in outcomes if o.needs_lm and operator == "editor"
-        ]
+        tuned = [float(bool(o.accepted)) for o in outcomes if o.operator == operator]
         held = [float((r["shown_gain"] or 0) > 0) for r in held_rows if r["arm"] == arm and r["usable"]]
         out.append(
             {

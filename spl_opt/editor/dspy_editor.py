@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from spl_opt.core.protocols import Evidence
@@ -147,41 +148,19 @@ class DSPyEditor:
     def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
         if evidence.kind == solutions.KIND:
             return self.propose_solution(parent, evidence, n)
-        import dspy
-
-        edits: list[Edit] = []
-        errors: list[str] = []
-        raw = ""
-        tokens_in = tokens_out = 0
-        start = time.perf_counter()
-        lm = self.lm.copy(temperature=self.temperature)
         foreign, inputs = self.foreign_demos(evidence), evidence_inputs(evidence)
-        for _ in range(n):  # attempts until one usable edit
-            if edits:
-                break
-            try:
-                with dspy.context(lm=lm, track_usage=True):
-                    pred = self.module(playbook=render_playbook(parent), evidence=render_evidence(evidence))
-                tokens_in, tokens_out = _add_usage((tokens_in, tokens_out), pred)
-                raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
-                edit = edit_from_prediction(parent, pred, self.name)
-                if edit is None:
-                    errors.append(f"unusable edit: {raw[:300]}")
-                elif (copy := copies_foreign(edit.text, foreign, inputs)) is not None:
-                    errors.append(f"unusable edit: it copies another task's demonstration ({copy[:80]!r})")
-                else:
-                    edits.append(edit)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-                raw = getattr(exc, "lm_response", "") or raw
-        return Proposal(
-            editor_id=self.name,
-            edits=tuple(edits),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            latency=time.perf_counter() - start,
-            error="; ".join(errors) or None,
-            raw=str(raw)[:2000],
+
+        def read(pred: Any) -> tuple[str, Edit | None, str]:
+            raw = "\n".join(f"{k}: {v}" for k, v in pred.items())
+            edit = edit_from_prediction(parent, pred, self.name)
+            if edit is None:
+                return raw, None, f"unusable edit: {raw[:300]}"
+            if (copy := copies_foreign(edit.text, foreign, inputs)) is not None:
+                return raw, None, f"unusable edit: it copies another task's demonstration ({copy[:80]!r})"
+            return raw, edit, ""
+
+        return self._attempts(
+            n, lambda: self.module(playbook=render_playbook(parent), evidence=render_evidence(evidence)), read
         )
 
     def propose_solution(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
@@ -195,37 +174,48 @@ class DSPyEditor:
         item = fresh[evidence.seed % len(fresh)]
         if self._solver is None:
             self._solver = dspy.Predict(solutions.solve_signature())
+
+        def read(pred: Any) -> tuple[str, Edit | None, str]:
+            raw = str(pred.get("solution", ""))
+            text = solutions.solution_text(item, raw)
+            if text is None:
+                return raw, None, f"unusable solution: it does not reach {item.target!r} in a few steps"
+            return raw, solutions.solution_edit(parent, text, evidence.seed, self.name), ""
+
+        return self._attempts(n, lambda: self._solver(question=item.input, answer=item.target), read)
+
+    def _attempts(
+        self, n: int, predict: Callable[[], Any], read: Callable[[Any], tuple[str, Edit | None, str]]
+    ) -> Proposal:
+        """Up to `n` calls of `predict` on the editor LM until `read` (raw text, the edit or None, why
+        not) finds a usable edit; an exception is a failed attempt, its LM text kept as `raw`."""
+        import dspy
+
         errors: list[str] = []
         raw = ""
-        tokens_in = tokens_out = 0
+        tokens = (0, 0)
         start = time.perf_counter()
         lm = self.lm.copy(temperature=self.temperature)
+        edit: Edit | None = None
         for _ in range(n):
             try:
                 with dspy.context(lm=lm, track_usage=True):
-                    pred = self._solver(question=item.input, answer=item.target)
-                tokens_in, tokens_out = _add_usage((tokens_in, tokens_out), pred)
-                raw = str(pred.get("solution", ""))
-                text = solutions.solution_text(item, raw)
-                if text is not None:
-                    return Proposal(
-                        editor_id=self.name,
-                        edits=(solutions.solution_edit(parent, text, evidence.seed, self.name),),
-                        input_tokens=tokens_in,
-                        output_tokens=tokens_out,
-                        latency=time.perf_counter() - start,
-                        raw=raw[:2000],
-                    )
-                errors.append(f"unusable solution: it does not reach {item.target!r} in a few steps")
+                    pred = predict()
+                tokens = _add_usage(tokens, pred)
+                raw, edit, error = read(pred)
+                if edit is not None:
+                    break
+                errors.append(error)
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 raw = getattr(exc, "lm_response", "") or raw
         return Proposal(
             editor_id=self.name,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
+            edits=(edit,) if edit is not None else (),
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
             latency=time.perf_counter() - start,
-            error="; ".join(errors),
+            error="; ".join(errors) or None,
             raw=str(raw)[:2000],
         )
 

@@ -21,6 +21,7 @@ TITLE = "Worked solution"
 MAX_SHOTS = 2
 MAX_CHARS = 1500
 MAX_SOLUTION_WORDS = 150
+CONCLUSION_CHARS = 160  # where a solution states its answer
 
 SOLVE_INSTRUCTIONS = """\
 You write a worked example for the system prompt of a small AI assistant. You are given a task input \
@@ -53,9 +54,6 @@ def solvable(parent: Playbook, evidence: Evidence) -> list[EvidenceItem]:
 def _key(text: str) -> str:
     """Lower-case words and numbers (thousands separators dropped: 600,000 is 600000)."""
     return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())))
-
-
-CONCLUSION_CHARS = 160
 
 
 def reaches(solution: str, answer: str) -> bool:
