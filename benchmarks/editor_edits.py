@@ -10,8 +10,10 @@ as parent) asks each arm for an edit on the *same* evidence, and measures each c
 parent on the pool's examples the arm was not shown. Arms (`--arms`): the untuned and the tuned LM
 editor, the untuned editor asked for a worked solution of a failure (`example`: its edit kind
 "example", `spl_opt.editor.solutions`), the operators that need no LM (answer-format,
-worked-example), and a placebo that adds a note saying nothing about the task (the noise floor: how
-much any change to the prompt moves the score).
+worked-example), a strategy written by hand for each task before it was measured (`written`, from
+`--written FILE`: what a far stronger editor's strategy does for this task model, the ceiling of
+the LM editor's kind of edit), and a placebo that adds a note saying nothing about the task (the
+noise floor: how much any change to the prompt moves the score).
 Per arm: usable edits, acceptance (the child beat the parent on the shown minibatch, as in
 screening, and gained on the held-out examples), mean held-out gain per call with a 95% interval,
 and the paired difference to the untuned editor with its interval. One more arm, "tuned, guarded",
@@ -38,7 +40,8 @@ from spl_opt.tuning.outcomes import EditOutcome
 LM_ARMS = ("untuned", "tuned")
 GUARDED = "tuned, guarded"  # the tuned editor's rows as the demo-copy guard reads them (not rerun)
 EXAMPLE = "example"  # the untuned editor asked for a worked solution
-ARMS = (*LM_ARMS, GUARDED, EXAMPLE, "answer-format", "worked-example", "placebo")  # table order
+WRITTEN = "written"  # a strategy given per task (--written), written by a stronger author
+ARMS = (*LM_ARMS, GUARDED, EXAMPLE, WRITTEN, "answer-format", "worked-example", "placebo")  # table order
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -59,6 +62,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="an earlier measurement's OUT (same test tasks, seeds and pool): its rows of the arms that do "
         "not depend on the tuned editor are taken as they are; copy its eval-cache.jsonl too, so parents "
         "are scored by the same results",
+    )
+    p.add_argument(
+        "--written",
+        help='for the arm "written": a JSON file {"strategies": {task: text}} (benchmarks/strategies/)',
     )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
@@ -124,13 +131,13 @@ def mark_copies(rows: Sequence[dict[str, Any]], editor: Any, evidence_of: Any) -
         r["copies_demo"] = bool(text) and copies_foreign(text, foreign, here) is not None
 
 
-def _paired(rows: Sequence[dict[str, Any]], arm: str) -> list[float]:
+def _paired(rows: Sequence[dict[str, Any]], arm: str, base: str = "untuned") -> list[float]:
     key = ("task", "seed", "index")
     mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
     return [
         (mine[k]["held_gain"] or 0.0) - (r["held_gain"] or 0.0)
         for r in rows
-        if r["arm"] == "untuned" and (k := tuple(r[k] for k in key)) in mine
+        if r["arm"] == base and (k := tuple(r[k] for k in key)) in mine
     ]
 
 
@@ -158,6 +165,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm]
         diffs = _paired(rows, arm) if arm != "untuned" else []
+        placebo = _paired(rows, arm, "placebo") if arm != "placebo" else []
         out["arms"][arm] = {
             "calls": len(mine),
             "usable": sum(r["usable"] for r in mine) / len(mine),
@@ -166,6 +174,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "held_gain": list(difference_ci([r["held_gain"] or 0.0 for r in mine])),
             "pairs": len(diffs),
             "minus_untuned": list(difference_ci(diffs)) if diffs else None,
+            "minus_placebo": list(difference_ci(placebo)) if placebo else None,
         }
     out["kinds"] = kinds_followed(rows)
     out["copies_demo"] = sum(bool(r.get("copies_demo")) for r in rows if r["arm"] == "tuned")
@@ -184,13 +193,14 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
 
     lines = [
         "| arm | edits | usable | beat parent on shown | accepted (shown and held out) [95% CI] "
-        "| held-out gain per call [95% CI] | paired minus untuned [95% CI] |",
-        "|---|---|---|---|---|---|---|",
+        "| held-out gain per call [95% CI] | paired minus untuned [95% CI] | paired minus placebo [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm, s in summary["arms"].items():
         lines.append(
             f"| {arm} | {s['calls']} | {s['usable']:.2f} | {s['passed_shown']:.2f} "
-            f"| {ci(s['acceptance'], 2)} | {ci(s['held_gain'])} | {ci(s['minus_untuned'])} |"
+            f"| {ci(s['acceptance'], 2)} | {ci(s['held_gain'])} | {ci(s['minus_untuned'])} "
+            f"| {ci(s['minus_placebo'])} |"
         )
     ratio = summary["acceptance_ratio"]
     tuned = summary["arms"].get("tuned", {}).get("calls", 0)
@@ -242,6 +252,17 @@ def reused(earlier: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
+def written_strategies(path: str | None, tasks: Sequence[str]) -> dict[str, str]:
+    """The strategy `path` gives each of `tasks`; a clear error when the file or a task is missing."""
+    if not path:
+        raise SystemExit('error: the arm "written" needs --written FILE')
+    strategies = json.loads(Path(path).read_text(encoding="utf-8")).get("strategies", {})
+    missing = [t for t in tasks if not str(strategies.get(t, "")).strip()]
+    if missing:
+        raise SystemExit(f"error: {path} gives no strategy for {', '.join(missing)}")
+    return {t: str(strategies[t]) for t in tasks}
+
+
 def measure(sampler: Any, editor: Any, arm: str, seed: int, index: int) -> dict[str, Any] | None:
     """One edit by `editor` on sample `index`, measured; None when the parent failed nothing shown."""
     start = time.monotonic()
@@ -264,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from spl_opt.core.protocols import Evidence, EvidenceItem
     from spl_opt.editor.artifact import MANIFEST_FILE, load_editor_module
     from spl_opt.editor.dspy_editor import DSPyEditor
-    from spl_opt.editor.operators import PlaceboOperator
+    from spl_opt.editor.operators import NoteOperator, PlaceboOperator
     from spl_opt.editor.solutions import KIND
     from spl_opt.engine.runner import default_operators, task_of
     from spl_opt.evaluators.cache import EvalCache
@@ -300,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         unknown = set(args.arms) - (set(ARMS) - {GUARDED})
         if unknown:
             raise SystemExit(f"error: unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
+        written = written_strategies(args.written, args.test_tasks) if WRITTEN in args.arms else {}
         task_lm = build_lm(base.task_lm)
         editors: dict[str, Any] = {}
         if set(args.arms) & {*LM_ARMS, EXAMPLE}:
@@ -317,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     task, task_lm, pool=args.pool, minibatch=args.minibatch, seed=seed, cache=cache
                 )
                 operators = {**default_operators(None, task.train), "placebo": PlaceboOperator(), **editors}
+                if name in written:
+                    operators[WRITTEN] = NoteOperator(written[name], title="Strategy", name=WRITTEN)
                 for index in range(args.samples):
                     for arm in args.arms:
                         if (name, seed, index, arm) in {tuple(r[k] for k in KEY) for r in rows}:

@@ -1,4 +1,4 @@
-"""Edit operators that need no LM: ablate, merge, compress, and worked example.
+"""Edit operators that need no LM: ablate, merge, compress, worked example, and a given note.
 
 Each follows the Operator seam (`applies`, `propose(parent, evidence, n) -> Proposal`) and returns no
 edit when it cannot make one (nothing to delete, no donor, nothing to compress).
@@ -232,21 +232,33 @@ class AnswerFormatOperator:
         )
 
 
-class PlaceboOperator:
+class NoteOperator:
+    """Add one given note: a strategy written elsewhere (by a person, or a larger model offline),
+    proposed as an edit so that it is measured like any other, never assumed to help."""
+
+    needs_lm = False
+
+    def __init__(self, text: str, *, title: str = "Note", name: str = "note") -> None:
+        if not text.strip():
+            raise ValueError("a note needs text")
+        self.text, self.title, self.name = text.strip(), title, name
+
+    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
+        return all(s.text != self.text for s in parent.strategies)
+
+    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
+        if not self.applies(parent, evidence):
+            return Proposal(editor_id=self.name, error=f"the playbook has the {self.name} note already")
+        edit = Edit(op="add", title=self.title, text=self.text, rationale="given", editor_id=self.name)
+        return Proposal(editor_id=self.name, edits=(edit,))
+
+
+class PlaceboOperator(NoteOperator):
     """Add a note that says nothing about the task: a control, not an optimizer. How much its children
     move the score measures how much any change to the prompt moves the task model, the floor an
     edit's measured gain has to clear before it says anything about the edit."""
 
-    name = "placebo"
-    needs_lm = False
-    title = "Note"
     text = "These notes are kept for the assistant."
 
-    def applies(self, parent: Playbook, evidence: Evidence) -> bool:
-        return True
-
-    def propose(self, parent: Playbook, evidence: Evidence, n: int = 1) -> Proposal:
-        if any(s.text == self.text for s in parent.strategies):
-            return Proposal(editor_id=self.name, error="the playbook has the placebo note already")
-        edit = Edit(op="add", title=self.title, text=self.text, rationale="control", editor_id=self.name)
-        return Proposal(editor_id=self.name, edits=(edit,))
+    def __init__(self) -> None:
+        super().__init__(PlaceboOperator.text, name="placebo")

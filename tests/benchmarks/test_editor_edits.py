@@ -103,3 +103,32 @@ def test_the_example_arm_asks_the_untuned_editor_for_a_worked_solution_whatever_
     rows = [row(0, "untuned", 0.0), row(0, editor_edits.EXAMPLE, 0.25, kind="example")]
     arms = editor_edits.summarize(rows)["arms"]
     assert arms[editor_edits.EXAMPLE]["minus_untuned"][0] == 0.25
+
+
+def test_the_written_arm_reads_one_strategy_per_task_and_is_paired_with_the_placebo(tmp_path):
+    import json
+
+    import pytest
+
+    path = tmp_path / "strategies.json"
+    path.write_text(json.dumps({"strategies": {"bbh:object_counting": "Count one item at a time."}}))
+    assert editor_edits.written_strategies(str(path), ["bbh:object_counting"]) == {
+        "bbh:object_counting": "Count one item at a time."
+    }
+    with pytest.raises(SystemExit, match="no strategy for letters"):
+        editor_edits.written_strategies(str(path), ["bbh:object_counting", "letters"])
+    with pytest.raises(SystemExit, match="needs --written"):
+        editor_edits.written_strategies(None, ["letters"])
+    rows = [row(0, "placebo", 0.125), row(0, editor_edits.WRITTEN, 0.5), row(1, "placebo", 0.0)]
+    arms = editor_edits.summarize(rows)["arms"]
+    assert arms[editor_edits.WRITTEN]["minus_placebo"][0] == 0.375
+    assert arms["placebo"]["minus_placebo"] is None
+    assert "paired minus placebo" in editor_edits.to_markdown(rows, editor_edits.summarize(rows), ["cmd"])
+
+
+def test_the_committed_held_out_strategies_cover_the_held_out_tasks():
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "strategies" / "held-out.json"
+    tasks = ["bbh:object_counting", "bbh:web_of_lies", "gsm8k", "letters"]
+    assert set(editor_edits.written_strategies(str(path), tasks)) == set(tasks)

@@ -1,9 +1,12 @@
+import pytest
+
 from spl_opt.core.protocols import Evidence, EvidenceItem
 from spl_opt.core.records import Playbook, Strategy
 from spl_opt.editor.operators import (
     AblateOperator,
     CompressOperator,
     MergeOperator,
+    NoteOperator,
     PlaceboOperator,
     WorkedExampleOperator,
     compress_text,
@@ -102,3 +105,19 @@ def test_placebo_adds_one_note_about_nothing_once():
     assert child.strategies[-1].text == PlaceboOperator.text and "strawberry" not in edit.text
     again = PlaceboOperator().propose(child, evidence)
     assert again.edits == () and "already" in (again.error or "")
+
+
+def test_a_given_note_is_proposed_as_an_add_once_and_must_have_text():
+    from spl_opt.core.edits import apply_edits
+
+    note = NoteOperator("  Spell the word letter by letter, counting as you go. ", name="written")
+    evidence = Evidence(failures=(_item(0.0),))
+    assert note.applies(PB, evidence) and not note.needs_lm
+    (edit,) = note.propose(PB, evidence).edits
+    text = "Spell the word letter by letter, counting as you go."
+    assert (edit.op, edit.text, edit.editor_id) == ("add", text, "written")
+    child = apply_edits(PB, (edit,))
+    assert not note.applies(child, evidence)
+    assert "written note already" in (note.propose(child, evidence).error or "")
+    with pytest.raises(ValueError, match="needs text"):
+        NoteOperator(" ")
