@@ -42,6 +42,8 @@ GUARDED = "tuned, guarded"  # the tuned editor's rows as the demo-copy guard rea
 EXAMPLE = "example"  # the untuned editor asked for a worked solution
 WRITTEN = "written"  # a strategy given per task (--written), written by a stronger author
 ARMS = (*LM_ARMS, GUARDED, EXAMPLE, WRITTEN, "answer-format", "worked-example", "placebo")  # table order
+KEY = ("task", "seed", "index", "arm")
+DEFAULT_TASK_LM = "embedded:qwen-0.5b"  # rows without a task_lm were measured on it
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -66,6 +68,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--written",
         help='for the arm "written": a JSON file {"strategies": {task: text}} (benchmarks/strategies/)',
+    )
+    p.add_argument(
+        "--task-lm",
+        default=DEFAULT_TASK_LM,
+        help="the task model (rows record it; an OUT holds the rows of one task model)",
     )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
@@ -192,6 +199,8 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
         return "–" if v is None else f"{v:+.2f}"
 
     lines = [
+        f"Task model: {', '.join(sorted(task_models(rows)))}.",
+        "",
         "| arm | edits | usable | beat parent on shown | accepted (shown and held out) [95% CI] "
         "| held-out gain per call [95% CI] | paired minus untuned [95% CI] | paired minus placebo [95% CI] |",
         "|---|---|---|---|---|---|---|---|",
@@ -237,7 +246,8 @@ def write(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], comma
     (out / "edits.md").write_text(to_markdown(rows, summary, commands))
 
 
-KEY = ("task", "seed", "index", "arm")
+def task_models(rows: Sequence[dict[str, Any]]) -> set[str]:
+    return {str(r.get("task_lm", DEFAULT_TASK_LM)) for r in rows}
 
 
 def reused(earlier: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -289,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from spl_opt.editor.solutions import KIND
     from spl_opt.engine.runner import default_operators, task_of
     from spl_opt.evaluators.cache import EvalCache
-    from spl_opt.lm.config import build_lm
+    from spl_opt.lm.config import LMConfig, build_lm
     from spl_opt.tuning.sampling import EditSampler
 
     args = parse_args(argv)
@@ -307,7 +317,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = "python -m benchmarks.editor_edits " + " ".join(sys.argv[1:] if argv is None else argv)
     kept: list[str] = earlier.get("commands", []) if rows else []
     commands = kept if args.report_only or command in kept else [*kept, command]  # the measuring ones
-    base = RunConfig(n_train=args.train, n_val=1, n_test=1)
+    others = task_models(rows) - {args.task_lm}
+    if others and not args.report_only:
+        raise SystemExit(f"error: {path} holds rows of task model {sorted(others)}; give another --out")
+    base = RunConfig(n_train=args.train, n_val=1, n_test=1, task_lm=LMConfig(model=args.task_lm))
 
     def evidence_of(name: str) -> Evidence:
         task = task_of(base.model_copy(update={"task": name}))
@@ -349,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         if row is None:
                             print(f"[{name} s{seed} #{index}] the parent failed nothing shown", flush=True)
                             break
-                        rows.append(row)
+                        rows.append({**row, "task_lm": args.task_lm})
                         write(out, rows, manifest, commands)
     mark_copies(rows, DSPyEditor(None, load_editor_module(editor_dir)), evidence_of)
     write(out, rows, manifest, commands)

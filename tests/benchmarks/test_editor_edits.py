@@ -132,3 +132,25 @@ def test_the_committed_held_out_strategies_cover_the_held_out_tasks():
     path = Path(__file__).parents[2] / "benchmarks" / "strategies" / "held-out.json"
     tasks = ["bbh:object_counting", "bbh:web_of_lies", "gsm8k", "letters"]
     assert set(editor_edits.written_strategies(str(path), tasks)) == set(tasks)
+
+
+def test_rows_name_their_task_model_and_an_out_holds_one(tmp_path):
+    import json
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    editor = tmp_path / "editor"
+    shutil.copytree(Path(__file__).parents[2] / "benchmarks" / "results" / "editor-v4" / "editor", editor)
+    manifest = json.loads((editor / "manifest.json").read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    record = {"manifest": manifest, "rows": [row(0, "placebo", 0.0)]}
+    (out / "edits.json").write_text(json.dumps(record))
+    assert editor_edits.task_models(record["rows"]) == {editor_edits.DEFAULT_TASK_LM}
+    argv = ["--editor", str(editor), "--test-tasks", "bbh:object_counting", "--out", str(out)]
+    with pytest.raises(SystemExit, match="holds rows of task model"):
+        editor_edits.main([*argv, "--arms", "placebo", "--task-lm", "embedded:qwen-1.5b"])
+    editor_edits.main([*argv, "--report-only", "--task-lm", "embedded:qwen-1.5b"])
+    assert "Task model: embedded:qwen-0.5b." in (out / "edits.md").read_text()
