@@ -12,8 +12,10 @@ editor, the untuned editor asked for a worked solution of a failure (`example`: 
 "example", `spl_opt.editor.solutions`), the operators that need no LM (answer-format,
 worked-example), a strategy written by hand for each task before it was measured (`written`, from
 `--written FILE`: what a far stronger editor's strategy does for this task model, the ceiling of
-the LM editor's kind of edit), and a placebo that adds a note saying nothing about the task (the
-noise floor: how much any change to the prompt moves the score).
+the LM editor's kind of edit; `written+format`: the same strategy followed by the answer-format
+rule, to tell what the strategy adds from what it does to the answer's form), and a placebo that adds
+a note saying nothing about the task (the noise floor: how much any change to the prompt moves the
+score).
 Per arm: usable edits, acceptance (the child beat the parent on the shown minibatch, as in
 screening, and gained on the held-out examples), mean held-out gain per call with a 95% interval,
 and the paired difference to the untuned editor with its interval. One more arm, "tuned, guarded",
@@ -41,7 +43,8 @@ LM_ARMS = ("untuned", "tuned")
 GUARDED = "tuned, guarded"  # the tuned editor's rows as the demo-copy guard reads them (not rerun)
 EXAMPLE = "example"  # the untuned editor asked for a worked solution
 WRITTEN = "written"  # a strategy given per task (--written), written by a stronger author
-ARMS = (*LM_ARMS, GUARDED, EXAMPLE, WRITTEN, "answer-format", "worked-example", "placebo")  # table order
+WRITTEN_FORMAT = "written+format"  # that strategy, then the answer-format operator's rule
+ARMS = (*LM_ARMS, GUARDED, EXAMPLE, WRITTEN, WRITTEN_FORMAT, "answer-format", "worked-example", "placebo")
 KEY = ("task", "seed", "index", "arm")
 DEFAULT_TASK_LM = "embedded:qwen-0.5b"  # rows without a task_lm were measured on it
 
@@ -92,19 +95,39 @@ class Asking:
         return self.operator.propose(parent, evidence.model_copy(update={"kind": self.kind}), n)
 
 
+class Together:
+    """The edits of two operators in one proposal (an error if either has none)."""
+
+    def __init__(self, name: str, *operators: Any) -> None:
+        self.name, self.operators = name, operators
+        self.needs_lm = any(o.needs_lm for o in operators)
+
+    def applies(self, parent: Any, evidence: Any) -> bool:
+        return all(o.applies(parent, evidence) for o in self.operators)
+
+    def propose(self, parent: Any, evidence: Any, n: int = 1) -> Any:
+        from spl_opt.core.records import Proposal
+
+        proposals = [o.propose(parent, evidence, 1) for o in self.operators]
+        failed = [p for p in proposals if not p.edits]
+        if failed:
+            return Proposal(editor_id=self.name, error=failed[0].error or "no edit")
+        return Proposal(editor_id=self.name, edits=tuple(e for p in proposals for e in p.edits))
+
+
 def row_of(outcome: EditOutcome, arm: str, seed: int) -> dict[str, Any]:
-    edit = outcome.edits[0] if outcome.edits else None
+    text = " + ".join(f"{e.op}: {e.text}" for e in outcome.edits)
     return {
         "task": outcome.task,
         "seed": seed,
         "index": outcome.iteration,
         "arm": arm,
         "kind": outcome.evidence.kind if outcome.evidence is not None else "",
-        "usable": edit is not None,
+        "usable": bool(outcome.edits),
         "shown_gain": outcome.gain,
         "held_gain": outcome.val_gain,
         "accepted": bool(outcome.accepted and (outcome.val_gain or 0) > 0),
-        "edit": f"{edit.op}: {edit.text}" if edit is not None else (outcome.error or "")[:200],
+        "edit": text or (outcome.error or "")[:200],
         "commit": _commit(),
     }
 
@@ -334,7 +357,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         unknown = set(args.arms) - (set(ARMS) - {GUARDED})
         if unknown:
             raise SystemExit(f"error: unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
-        written = written_strategies(args.written, args.test_tasks) if WRITTEN in args.arms else {}
+        with_note = {WRITTEN, WRITTEN_FORMAT} & set(args.arms)
+        written = written_strategies(args.written, args.test_tasks) if with_note else {}
         task_lm = build_lm(base.task_lm)
         editors: dict[str, Any] = {}
         if set(args.arms) & {*LM_ARMS, EXAMPLE}:
@@ -354,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 operators = {**default_operators(None, task.train), "placebo": PlaceboOperator(), **editors}
                 if name in written:
                     operators[WRITTEN] = NoteOperator(written[name], title="Strategy", name=WRITTEN)
+                    operators[WRITTEN_FORMAT] = Together(
+                        WRITTEN_FORMAT, operators[WRITTEN], operators["answer-format"]
+                    )
                 for index in range(args.samples):
                     for arm in args.arms:
                         if (name, seed, index, arm) in {tuple(r[k] for k in KEY) for r in rows}:

@@ -154,3 +154,21 @@ def test_rows_name_their_task_model_and_an_out_holds_one(tmp_path):
         editor_edits.main([*argv, "--arms", "placebo", "--task-lm", "embedded:qwen-1.5b"])
     editor_edits.main([*argv, "--report-only", "--task-lm", "embedded:qwen-1.5b"])
     assert "Task model: embedded:qwen-0.5b." in (out / "edits.md").read_text()
+
+
+def test_together_proposes_both_operators_edits_in_one_child_or_none():
+    from spl_opt.core.records import Playbook
+    from spl_opt.editor.operators import AnswerFormatOperator, NoteOperator
+
+    note = NoteOperator("Count one item at a time.", name="written")
+    answer_format = AnswerFormatOperator(("3", "12"), None, numeric=True)
+    both = editor_edits.Together("written+format", note, answer_format)
+    failing = EvidenceItem(input="How many?", target="3", output="three", feedback="", score=0.0)
+    evidence = Evidence(failures=(failing,))
+    proposal = both.propose(Playbook(preamble="p"), evidence)
+    assert [e.text for e in proposal.edits] == ["Count one item at a time.", answer_format.rule]
+    assert not both.needs_lm and both.applies(Playbook(preamble="p"), evidence)
+    from spl_opt.core.edits import apply_edits
+
+    child = apply_edits(Playbook(preamble="p"), proposal.edits)
+    assert both.propose(child, evidence).error and not both.propose(child, evidence).edits
