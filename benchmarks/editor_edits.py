@@ -206,6 +206,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "minus_untuned": list(difference_ci(diffs)) if diffs else None,
             "minus_placebo": list(difference_ci(placebo)) if placebo else None,
         }
+    added = _paired(rows, WRITTEN_FORMAT, "answer-format")
+    out["strategy_added"] = list(difference_ci(added)) if added else None  # to the answer-format rule
     out["kinds"] = kinds_followed(rows)
     out["copies_demo"] = sum(bool(r.get("copies_demo")) for r in rows if r["arm"] == "tuned")
     untuned, tuned = out["arms"].get("untuned"), out["arms"].get("tuned")
@@ -240,6 +242,9 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
         "",
         f"Acceptance ratio tuned / untuned: {'–' if ratio is None else f'{ratio:.2f}'}. Tuned edits that "
         f"copy another task's demonstration: {summary['copies_demo']} of {tuned}.",
+        "",
+        "What the written strategy adds to the answer-format rule on the same samples (written+format "
+        f"minus answer-format, paired): {ci(summary.get('strategy_added'))}.",
         "",
         "Kinds of edit asked of the LM editors, and what they wrote: "
         + "; ".join(

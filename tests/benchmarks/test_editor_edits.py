@@ -124,6 +124,8 @@ def test_the_written_arm_reads_one_strategy_per_task_and_is_paired_with_the_plac
     assert arms[editor_edits.WRITTEN]["minus_placebo"][0] == 0.375
     assert arms["placebo"]["minus_placebo"] is None
     assert "paired minus placebo" in editor_edits.to_markdown(rows, editor_edits.summarize(rows), ["cmd"])
+    rows += [row(0, "answer-format", 0.25), row(0, editor_edits.WRITTEN_FORMAT, 0.125)]
+    assert editor_edits.summarize(rows)["strategy_added"][0] == -0.125
 
 
 def test_the_committed_held_out_strategies_cover_the_held_out_tasks():
