@@ -32,7 +32,9 @@ def rule_prompt(task: TaskData) -> str:
     """The seed prompt plus the rule the answer-format operator would add (built from train targets)."""
     targets = tuple(e.target for e in task.train)
     numeric = all(parse_number(t) is not None for t in targets)
-    rule = AnswerFormatOperator(targets, labels_of(targets), numeric).rule
+    rule = AnswerFormatOperator(
+        targets, labels_of(targets, (e.input_text() for e in task.train)), numeric
+    ).rule
     strategy = Strategy(id="s1", title=AnswerFormatOperator.title, text=rule)
     return Playbook(preamble=task.seed_prompt, strategies=(strategy,)).render()
 

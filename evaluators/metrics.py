@@ -66,6 +66,7 @@ _MARKERS = (
 )
 _SENTENCE_END = re.compile(r"\.\s")
 _OPTION = re.compile(r"^\(([A-Z])\)$")
+_OPTION_LINE = re.compile(r"^[ \t]*(\([A-Z]\))[ \t]", re.MULTILINE)
 
 
 def _clean(text: str) -> str:
@@ -278,11 +279,16 @@ def numeric_match(target: str, output: str) -> Score:
     return _wrong_score(target, answer, source)
 
 
-def labels_of(targets: Iterable[str], max_labels: int = 12) -> tuple[str, ...] | None:
+def labels_of(
+    targets: Iterable[str], inputs: Iterable[str] = (), max_labels: int = 12
+) -> tuple[str, ...] | None:
     """The sorted set of distinct targets if they are few (at most `max_labels` and fewer than half
-    the number of targets), else None."""
+    the number of targets), else None. Lettered options ("(A)", "(B)", ...) are completed with every
+    option that starts a line of `inputs`: a few targets need not name every option a question offers."""
     items = list(targets)
     distinct = set(items)
     if len(distinct) <= max_labels and len(distinct) < len(items) / 2:
+        if all(_OPTION.match(label) for label in distinct):
+            distinct |= {m.group(1) for text in inputs for m in _OPTION_LINE.finditer(text)}
         return tuple(sorted(distinct))
     return None

@@ -46,7 +46,8 @@ from spl_opt.lm.config import LMConfig
 
 def task_scorer(task: TaskData) -> Scorer:
     """Numeric or normalized exact match on the final answer read from free text."""
-    labels = labels_of(e.target for e in (*task.train, *task.val))  # test data shapes nothing
+    seen = (*task.train, *task.val)  # test data shapes nothing
+    labels = labels_of((e.target for e in seen), (e.input_text() for e in seen))
     return scorer_for("numeric" if task.metric == "numeric" else "exact", labels)
 
 
@@ -72,7 +73,8 @@ def default_operators(
     if train:
         targets = tuple(e.target for e in train)
         numeric = all(parse_number(t) is not None for t in targets)
-        ops["answer-format"] = AnswerFormatOperator(targets, labels_of(targets), numeric)
+        labels = labels_of(targets, (e.input_text() for e in train))
+        ops["answer-format"] = AnswerFormatOperator(targets, labels, numeric)
     if editor_lm is not None:
         from spl_opt.editor.dspy_editor import DSPyEditor
 

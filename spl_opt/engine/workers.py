@@ -77,7 +77,8 @@ class WorkerSpec(Record):
         editor: str | None = None,
         program: str | None = None,
     ) -> WorkerSpec:
-        labels = labels_of(e.target for e in (*task.train, *task.val))  # test data shapes nothing
+        seen = (*task.train, *task.val)  # test data shapes nothing
+        labels = labels_of((e.target for e in seen), (e.input_text() for e in seen))
         metric = "numeric" if task.metric == "numeric" else "exact"
         return cls(
             task_lm=task_lm,

@@ -234,8 +234,8 @@ class Learner:
         return self.store.rollback(version.parent, note)
 
     # ----- learning ---------------------------------------------------------------------------------
-    def _scorer(self, targets: Sequence[str]) -> Scorer:
-        return scorer_for(self.metric, labels_of(targets))
+    def _scorer(self, targets: Sequence[str], inputs: Sequence[str] = ()) -> Scorer:
+        return scorer_for(self.metric, labels_of(targets, inputs))
 
     def known(self) -> Known:
         """The replay buffer: the last `replay_size` calls whose outcome is known."""
@@ -244,7 +244,7 @@ class Learner:
     def evidence(self, version: Version, known: Known) -> Evidence:
         """The recent outcomes of the served version's calls, as the editor's evidence (gated: only
         the labels of clients with a track record are shown as expected answers)."""
-        scorer = self._scorer([e.target for e in known.examples])
+        scorer = self._scorer([e.target for e in known.examples], [e.input_text() for e in known.examples])
         seed = self.rng.randrange(1 << 30)
         return recent_evidence(self.store, version, known, scorer, 4 * self.review_every, seed, self.gated)
 
@@ -277,7 +277,7 @@ class Learner:
         if self.gated and not known.examples:
             return Review(skipped="no call with a known outcome to replay")
         operators = self.operators(known)
-        scorer = self._scorer([e.target for e in known.examples])
+        scorer = self._scorer([e.target for e in known.examples], [e.input_text() for e in known.examples])
         evaluator = TaskEvaluator(
             _serial(self.program, scorer),
             namespace=self.program.cache_namespace,

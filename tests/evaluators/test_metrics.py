@@ -138,3 +138,15 @@ def test_markdown_markers_with_labels_and_a_typographic_minus():
     options = ("(A)", "(B)", "(C)", "(D)")
     assert exact_match("(B)", "**Answer**: (B)\n\nNot (A) because it is too small.", options).value == 1.0
     assert numeric_match("-3", "Answer: \u22123").value == 1.0
+
+
+def test_lettered_options_are_completed_from_the_questions_so_an_option_no_target_names_is_read() -> None:
+    question = "Which is oldest?\nOptions:\n(A) the bus\n(B) the car\n(C) the van\n(D) the truck"
+    targets = ["(A)", "(B)", "(A)", "(B)", "(A)"]
+    labels = labels_of(targets, [question, "not an option line: (Z)"])
+    assert labels == ("(A)", "(B)", "(C)", "(D)")
+    assert labels_of(targets) == ("(A)", "(B)")
+    assert labels_of(["yes", "no", "yes", "no", "no"], [question]) == ("no", "yes")  # not lettered: as given
+    output = "(A) is ruled out because the bus is newer. The truck is the oldest, so (D)."
+    assert exact_match("(D)", output, labels).value == 1.0
+    assert exact_match("(D)", output, labels_of(targets)).value == 0.0  # without (D): reads the (A)
