@@ -23,6 +23,14 @@ def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def cut_off(tokens: int) -> str:
+    """What an output that hit the generation limit is told: the cause of its missing answer."""
+    return (
+        f"The output was cut off at the generation limit ({tokens} tokens) before it finished: "
+        "the final answer has to come sooner."
+    )
+
+
 def is_timeout(exc: BaseException) -> bool:
     """A timeout of any client (litellm, openai, httpx, DSPy's lm15 transport, the standard library)."""
     return (
@@ -124,6 +132,8 @@ class Worker:
             score, feedback = 0.0, f"The metric failed ({type(exc).__name__}): {short(str(exc))}"
         if not output.text.strip() and outcome != "correct":
             outcome = "no_answer"
+        if output.truncated and outcome != "correct":  # what was read is not an answer it finished
+            outcome, feedback = "no_answer", f"{feedback} {cut_off(output.output_tokens)}"
         return ExampleResult.model_validate(
             {
                 "example_id": example.id,
@@ -135,6 +145,7 @@ class Worker:
                 "latency": latency,
                 "outcome": outcome,
                 "steps": output.steps,
+                "truncated": output.truncated,
             }
         )
 

@@ -43,6 +43,7 @@ class ChatProgram:
                 text=out["text"],
                 input_tokens=out["input_tokens"],
                 output_tokens=out["output_tokens"],
+                truncated=out.get("finish_reason") == "length",
             )
             for out in outs
         ]
@@ -66,6 +67,7 @@ class ChatProgram:
             text=response.text or "",
             input_tokens=usage.input_tokens or 0,
             output_tokens=usage.output_tokens or 0,
+            truncated=response.finish_reason == "length",
         )
 
 

@@ -136,6 +136,7 @@ class ProgramOutput:
     input_tokens: int = 0
     output_tokens: int = 0
     steps: tuple[Step, ...] = ()
+    truncated: bool = False  # generation stopped at the token limit, not at the model's own end
 
 
 class Program(Protocol):

@@ -204,8 +204,10 @@ class Step(Record):
 class ExampleResult(Record):
     """The result of running one candidate on one example. `error` is set when the call failed.
 
-    `outcome` is set by the scorer (correct / wrong / no_answer) and by the evaluator (error); records
-    written before outcomes existed get one derived from `error` and `score`. Errors are no evidence
+    `outcome` is set by the scorer (correct / wrong / no_answer) and by the evaluator (error; and
+    no_answer for an output cut off at the generation limit that was not right: what was read from it
+    is not an answer it finished); records written before outcomes existed get one derived from
+    `error` and `score`. Errors are no evidence
     about the prompt: they count in no accuracy, are never cached, and are retried on resume.
     """
 
@@ -219,6 +221,7 @@ class ExampleResult(Record):
     latency: float = 0.0
     outcome: Outcome = "wrong"
     steps: tuple[Step, ...] = ()  # a multi-step program's trace, in call order
+    truncated: bool = False  # the output was cut off at the generation limit
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ import time
 
 from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Example, ExampleResult
-from spl_opt.evaluators.worker import Worker
+from spl_opt.evaluators.worker import Worker, cut_off
 
 EX = Example(id="e", inputs={"q": "1+1?"}, target="2")
 
@@ -75,3 +75,48 @@ def test_records_written_before_outcomes_get_one():
     assert ExampleResult.model_validate(old).outcome == "error"
     assert ExampleResult.model_validate({"example_id": "e", "score": 1.0}).outcome == "correct"
     assert ExampleResult.model_validate({"example_id": "e", "score": 0.0}).outcome == "wrong"
+
+
+class CutOff:
+    """Answers with an output that stopped at the generation limit."""
+
+    cache_namespace = "cut-off"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def run(self, system_prompt, example):
+        return ProgramOutput(value=self.text, text=self.text, output_tokens=256, truncated=True)
+
+
+def test_an_output_cut_off_at_the_generation_limit_says_so_in_its_feedback_unless_it_was_right():
+    wrong = Worker(CutOff("First, 1 plus 1 is"), scorer).run("p", EX)
+    assert wrong.truncated and wrong.outcome == "no_answer"  # what was read is no finished answer
+    assert wrong.feedback == f"no {cut_off(256)}"
+    assert "cut off at the generation limit (256 tokens)" in wrong.feedback
+    right = Worker(CutOff("Answer: 2"), scorer).run("p", EX)
+    assert right.truncated and right.outcome == "correct" and right.feedback == "ok"
+    assert not Worker(Scripted(), scorer).run("p", EX).truncated
+    assert ExampleResult.model_validate({"example_id": "e", "score": 0.0}).truncated is False  # old records
+
+
+def test_the_chat_program_reads_the_limit_from_the_engine_and_from_a_response():
+    import dspy
+
+    from spl_opt.lm.llama_engine import LlamaEngine
+    from spl_opt.programs import ChatProgram
+
+    class Engine(LlamaEngine):
+        def __init__(self) -> None:
+            super().__init__("m.gguf")
+
+        def complete_batch(self, system, users, *, max_tokens, stop=()):
+            reasons = ["length", "stop"]
+            return [
+                {"text": u, "finish_reason": reasons[i], "input_tokens": 1, "output_tokens": max_tokens}
+                for i, u in enumerate(users)
+            ]
+
+    program = ChatProgram(dspy.LM("embedded/m", engine=Engine(), cache=False, max_tokens=7))
+    outs = program.run_batch("p", [EX, EX.model_copy(update={"id": "f"})])
+    assert [o.truncated for o in outs] == [True, False]
