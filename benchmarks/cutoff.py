@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from spl_opt.core.records import Playbook
+from spl_opt.tasks.registry import SEED_PROMPT
 
-SEED_PROMPT = "You are a helpful assistant."
 TASK_OF_PREFIX = {"train": "gsm8k"}  # gsm8k's example ids name their split, not the task
 
 
@@ -35,21 +35,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def read_cache(path: Path) -> list[dict[str, Any]]:
-    """The cached results, each with its prompt id and task (from the example id)."""
-    out = []
+    """The cached results that are answers (the last per key; no failed call, no discarded or torn
+    line), each with its prompt id and task (from the example id)."""
+    last: dict[tuple[str, ...], dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+        try:
             entry = json.loads(line)
-            prompt, example = entry["key"][0], entry["key"][1]
-            prefix = example.rsplit("-", 1)[0]
-            out.append({"prompt": prompt, "task": TASK_OF_PREFIX.get(prefix, prefix), **entry["result"]})
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("result"), dict):
+            last[tuple(entry["key"])] = entry
+    out = []
+    for (prompt, example, *_), entry in last.items():
+        if entry["result"].get("outcome") == "error" or entry["result"].get("error"):
+            continue
+        prefix = example.rsplit("-", 1)[0]
+        out.append({"prompt": prompt, "task": TASK_OF_PREFIX.get(prefix, prefix), **entry["result"]})
     return out
+
+
+def is_cut_off(result: dict[str, Any], limit: int) -> bool:
+    """Recorded as truncated, or (before results recorded it) `limit` output tokens."""
+    if "truncated" in result:
+        return bool(result["truncated"])
+    return int(result.get("output_tokens", 0)) >= limit
 
 
 def counts(results: Iterable[dict[str, Any]], limit: int) -> dict[str, Any]:
     rows = list(results)
-    cut = [r for r in rows if r.get("truncated") or r.get("output_tokens", 0) >= limit]
-    done = [r for r in rows if not (r.get("truncated") or r.get("output_tokens", 0) >= limit)]
+    cut = [r for r in rows if is_cut_off(r, limit)]
+    done = [r for r in rows if not is_cut_off(r, limit)]
 
     def accuracy(part: list[dict[str, Any]]) -> float | None:
         return sum(r["score"] for r in part) / len(part) if part else None

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from spl_opt.core.records import Record
+from spl_opt.core.records import Record, TaskData
 
 _MAX_SHOWN = 80  # characters of an answer quoted in feedback
 
@@ -283,12 +283,29 @@ def labels_of(
     targets: Iterable[str], inputs: Iterable[str] = (), max_labels: int = 12
 ) -> tuple[str, ...] | None:
     """The sorted set of distinct targets if they are few (at most `max_labels` and fewer than half
-    the number of targets), else None. Lettered options ("(A)", "(B)", ...) are completed with every
-    option that starts a line of `inputs`: a few targets need not name every option a question offers."""
+    the number of targets), else None. Lettered options ("(A)", "(B)", ...) are completed with the
+    options `inputs` offer (each question's lines "(A) ...", "(B) ...", ... from (A) on, without a
+    gap): a few targets need not name every option a question offers."""
     items = list(targets)
     distinct = set(items)
     if len(distinct) <= max_labels and len(distinct) < len(items) / 2:
         if all(_OPTION.match(label) for label in distinct):
-            distinct |= {m.group(1) for text in inputs for m in _OPTION_LINE.finditer(text)}
+            distinct |= {option for text in inputs for option in _options_offered(text)}
         return tuple(sorted(distinct))
     return None
+
+
+def _options_offered(question: str) -> list[str]:
+    letters = {m.group(1)[1] for m in _OPTION_LINE.finditer(question)}
+    offered = []
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if letter not in letters:
+            break
+        offered.append(f"({letter})")
+    return offered
+
+
+def task_labels(task: TaskData) -> tuple[str, ...] | None:
+    """`labels_of` a task's train and validation examples (test data shapes nothing)."""
+    seen = (*task.train, *task.val)
+    return labels_of((e.target for e in seen), (e.input_text() for e in seen))

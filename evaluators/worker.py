@@ -130,10 +130,12 @@ class Worker:
                 outcome = scored[2]
         except Exception as exc:
             score, feedback = 0.0, f"The metric failed ({type(exc).__name__}): {short(str(exc))}"
+        outcome = outcome or ("correct" if score >= 1.0 else "wrong")  # a scorer may give no outcome
         if not output.text.strip() and outcome != "correct":
             outcome = "no_answer"
         if output.truncated and outcome != "correct":  # what was read is not an answer it finished
-            outcome, feedback = "no_answer", f"{feedback} {cut_off(output.output_tokens)}"
+            outcome = "no_answer"
+            feedback = " ".join(filter(None, (feedback, cut_off(output.output_tokens))))
         return ExampleResult.model_validate(
             {
                 "example_id": example.id,

@@ -64,12 +64,18 @@ class ScriptedEngine:
         if self.fail_on is not None and self.fail_on(system, user):
             raise RuntimeError("scripted failure")
         text = self.responder(system, user)
+        words, limit = text.split(), getattr(request.config, "max_tokens", None)  # a word is a token here
+        cut = limit is not None and len(words) > limit
+        if cut:
+            text = " ".join(words[:limit])
         return Response(
             id=None,
             model="scripted",
             message=Message.assistant([TextPart(text)]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=len((system + user).split()), output_tokens=len(text.split())),
+            finish_reason="length" if cut else "stop",
+            usage=Usage(
+                input_tokens=len((system + user).split()), output_tokens=min(len(words), limit or len(words))
+            ),
         )
 
     def stream(self, request: Any) -> Iterator[Any]:

@@ -136,7 +136,7 @@ class ProgramOutput:
     input_tokens: int = 0
     output_tokens: int = 0
     steps: tuple[Step, ...] = ()
-    truncated: bool = False  # generation stopped at the token limit, not at the model's own end
+    truncated: bool = False  # stopped at the token limit (ChatProgram reports it; DSPy programs do not)
 
 
 class Program(Protocol):
@@ -168,7 +168,8 @@ class BatchProgram(Program, Protocol):
 
 class Scorer(Protocol):
     """Scores one output: returns (score in [0, 1], feedback text for the editor), optionally with a
-    third item, the outcome ("correct", "wrong" or "no_answer": unreadable or in the wrong form);
+    third item, the outcome ("correct", "wrong" or "no_answer": unreadable or in the wrong form; the
+    worker makes a cut-off output that was not right "no_answer" too);
     without it the outcome follows from the score."""
 
     def __call__(

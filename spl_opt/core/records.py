@@ -189,8 +189,9 @@ class Candidate(Record):
 
 
 Outcome = Literal["correct", "wrong", "no_answer", "error"]
-"""What happened on one example: the answer was right; wrong; unreadable or in the wrong form (no
-final-answer marker, nothing to read); or the call failed (an infrastructure fault, not an answer)."""
+"""What happened on one example: the answer was right; wrong; unreadable, in the wrong form (no
+final-answer marker, nothing to read) or cut off at the generation limit before it finished; or the
+call failed (an infrastructure fault, not an answer)."""
 
 
 class Step(Record):

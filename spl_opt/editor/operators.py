@@ -241,7 +241,7 @@ class NoteOperator:
     def __init__(self, text: str, *, title: str = "Note", name: str = "note") -> None:
         if not text.strip():
             raise ValueError("a note needs text")
-        self.text, self.title, self.name = text.strip(), title, name
+        self.text, self.title, self.name = " ".join(text.split()), title, name  # as apply_edit stores it
 
     def applies(self, parent: Playbook, evidence: Evidence) -> bool:
         return all(s.text != self.text for s in parent.strategies)

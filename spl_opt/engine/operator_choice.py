@@ -57,7 +57,8 @@ class OperatorStats:
 
 def format_share(evidence: Evidence) -> float:
     """The share of `evidence`'s failures whose outcome says the answer's form failed: nothing could be
-    read, or a wrong answer stood without a final-answer marker (0 without failures)."""
+    read, a wrong answer stood without a final-answer marker, or the output was cut off at the
+    generation limit before it finished (0 without failures)."""
     failures = evidence.failures
     return sum(f.outcome == "no_answer" for f in failures) / len(failures) if failures else 0.0
 

@@ -38,7 +38,7 @@ from spl_opt.engine.work import ProposeRequest, Work
 from spl_opt.engine.workers import scorer_for
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.evaluators.length import LengthCounter
-from spl_opt.evaluators.metrics import labels_of, parse_number
+from spl_opt.evaluators.metrics import labels_of, parse_number, task_labels
 from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 from spl_opt.ledger import OptunaLedger
 from spl_opt.lm.config import LMConfig
@@ -46,8 +46,7 @@ from spl_opt.lm.config import LMConfig
 
 def task_scorer(task: TaskData) -> Scorer:
     """Numeric or normalized exact match on the final answer read from free text."""
-    seen = (*task.train, *task.val)  # test data shapes nothing
-    labels = labels_of((e.target for e in seen), (e.input_text() for e in seen))
+    labels = task_labels(task)
     return scorer_for("numeric" if task.metric == "numeric" else "exact", labels)
 
 

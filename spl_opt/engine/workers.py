@@ -12,7 +12,7 @@ from typing import Literal
 
 from spl_opt.core.protocols import Evidence, Program, Scorer
 from spl_opt.core.records import EDITOR_KINDS, Playbook, Proposal, Record, TaskData
-from spl_opt.evaluators.metrics import Score, exact_match, labels_of, numeric_match
+from spl_opt.evaluators.metrics import Score, exact_match, numeric_match, task_labels
 from spl_opt.evaluators.worker import Worker
 from spl_opt.lm.config import LMConfig
 
@@ -77,8 +77,7 @@ class WorkerSpec(Record):
         editor: str | None = None,
         program: str | None = None,
     ) -> WorkerSpec:
-        seen = (*task.train, *task.val)  # test data shapes nothing
-        labels = labels_of((e.target for e in seen), (e.input_text() for e in seen))
+        labels = task_labels(task)
         metric = "numeric" if task.metric == "numeric" else "exact"
         return cls(
             task_lm=task_lm,

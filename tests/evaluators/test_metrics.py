@@ -147,6 +147,8 @@ def test_lettered_options_are_completed_from_the_questions_so_an_option_no_targe
     assert labels == ("(A)", "(B)", "(C)", "(D)")
     assert labels_of(targets) == ("(A)", "(B)")
     assert labels_of(["yes", "no", "yes", "no", "no"], [question]) == ("no", "yes")  # not lettered: as given
+    premises = "Which follows?\n(I) all cats sleep\n(II) no cat sleeps\nOptions:\n(A) I\n(B) II\n(C) both"
+    assert labels_of(targets, [premises]) == ("(A)", "(B)", "(C)")  # (I) is no option: the run starts at (A)
     output = "(A) is ruled out because the bus is newer. The truck is the oldest, so (D)."
     assert exact_match("(D)", output, labels).value == 1.0
     assert exact_match("(D)", output, labels_of(targets)).value == 0.0  # without (D): reads the (A)

@@ -120,3 +120,21 @@ def test_the_chat_program_reads_the_limit_from_the_engine_and_from_a_response():
     program = ChatProgram(dspy.LM("embedded/m", engine=Engine(), cache=False, max_tokens=7))
     outs = program.run_batch("p", [EX, EX.model_copy(update={"id": "f"})])
     assert [o.truncated for o in outs] == [True, False]
+
+
+def test_a_right_answer_cut_off_stays_right_when_the_scorer_gives_no_outcome():
+    two_values = lambda example, output: (1.0, "")  # noqa: E731  (the Scorer protocol allows this)
+    result = Worker(CutOff("Answer: 2"), two_values).run("p", EX)
+    assert (result.outcome, result.feedback, result.truncated) == ("correct", "", True)
+    wrong = Worker(CutOff("First,"), lambda example, output: (0.0, "")).run("p", EX)
+    assert wrong.outcome == "no_answer" and wrong.feedback == cut_off(256)  # no leading space
+
+
+def test_the_chat_program_reads_the_limit_from_a_single_call_too():
+    from spl_opt.programs import ChatProgram
+    from spl_opt.testing import scripted_lm
+
+    program = ChatProgram(scripted_lm(["one two three four five", "Answer: 2"], max_tokens=3))
+    cut, whole = program.run("p", EX), program.run("p", EX)
+    assert (cut.text, cut.truncated, cut.output_tokens) == ("one two three", True, 3)
+    assert (whole.text, whole.truncated) == ("Answer: 2", False)

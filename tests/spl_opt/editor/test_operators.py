@@ -121,3 +121,6 @@ def test_a_given_note_is_proposed_as_an_add_once_and_must_have_text():
     assert "written note already" in (note.propose(child, evidence).error or "")
     with pytest.raises(ValueError, match="needs text"):
         NoteOperator(" ")
+    spaced = NoteOperator("Count  each\nitem.")
+    (edit,) = spaced.propose(PB, evidence).edits
+    assert not spaced.applies(apply_edits(PB, (edit,)), evidence)  # knows its note as the playbook stores it
