@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spl_opt.core.records import Playbook
+from spl_opt.evaluators.cache import EvalCache
 from spl_opt.tasks.registry import SEED_PROMPT
 
 TASK_OF_PREFIX = {"train": "gsm8k"}  # gsm8k's example ids name their split, not the task
@@ -35,22 +36,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def read_cache(path: Path) -> list[dict[str, Any]]:
-    """The cached results that are answers (the last per key; no failed call, no discarded or torn
-    line), each with its prompt id and task (from the example id)."""
-    last: dict[tuple[str, ...], dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("result"), dict):
-            last[tuple(entry["key"])] = entry
+    """The cached answers (`EvalCache`'s reading: the last per key, no failed call), each with its
+    prompt id and task (from the example id); `truncated` only where the result recorded it."""
+    cache = EvalCache(path)
+    cache.close()
     out = []
-    for (prompt, example, *_), entry in last.items():
-        if entry["result"].get("outcome") == "error" or entry["result"].get("error"):
-            continue
+    for (prompt, example, _), result in cache.results():
         prefix = example.rsplit("-", 1)[0]
-        out.append({"prompt": prompt, "task": TASK_OF_PREFIX.get(prefix, prefix), **entry["result"]})
+        fields = result.model_dump(
+            include={"score", "output_tokens", *({"truncated"} & result.model_fields_set)}
+        )
+        out.append({"prompt": prompt, "task": TASK_OF_PREFIX.get(prefix, prefix), **fields})
     return out
 
 
@@ -63,8 +59,10 @@ def is_cut_off(result: dict[str, Any], limit: int) -> bool:
 
 def counts(results: Iterable[dict[str, Any]], limit: int) -> dict[str, Any]:
     rows = list(results)
-    cut = [r for r in rows if is_cut_off(r, limit)]
-    done = [r for r in rows if not is_cut_off(r, limit)]
+    cut: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    for r in rows:
+        (cut if is_cut_off(r, limit) else done).append(r)
 
     def accuracy(part: list[dict[str, Any]]) -> float | None:
         return sum(r["score"] for r in part) / len(part) if part else None

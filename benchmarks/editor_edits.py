@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.editor import TEST, _commit, _csv
+from spl_opt.core.records import Proposal
 from spl_opt.evaluators.stats import difference_ci, mean_ci
 from spl_opt.tuning.outcomes import EditOutcome
 
@@ -105,9 +106,7 @@ class Together:
     def applies(self, parent: Any, evidence: Any) -> bool:
         return all(o.applies(parent, evidence) for o in self.operators)
 
-    def propose(self, parent: Any, evidence: Any, n: int = 1) -> Any:
-        from spl_opt.core.records import Proposal
-
+    def propose(self, parent: Any, evidence: Any, n: int = 1) -> Proposal:
         proposals = [o.propose(parent, evidence, 1) for o in self.operators]
         failed = [p for p in proposals if not p.edits]
         if failed:

@@ -22,7 +22,7 @@ from benchmarks.peers.cli import parse_args
 from benchmarks.peers.harness import Models, build_models, evaluate_prompt, load_task
 from spl_opt.core.records import Playbook, Strategy, TaskData
 from spl_opt.editor.operators import AnswerFormatOperator
-from spl_opt.evaluators.metrics import labels_of, parse_number
+from spl_opt.evaluators.metrics import example_labels, parse_number
 from spl_opt.evaluators.stats import mean_ci
 
 RESULTS = Path(__file__).parent / "results"
@@ -32,9 +32,7 @@ def rule_prompt(task: TaskData) -> str:
     """The seed prompt plus the rule the answer-format operator would add (built from train targets)."""
     targets = tuple(e.target for e in task.train)
     numeric = all(parse_number(t) is not None for t in targets)
-    rule = AnswerFormatOperator(
-        targets, labels_of(targets, (e.input_text() for e in task.train)), numeric
-    ).rule
+    rule = AnswerFormatOperator(targets, example_labels(task.train), numeric).rule
     strategy = Strategy(id="s1", title=AnswerFormatOperator.title, text=rule)
     return Playbook(preamble=task.seed_prompt, strategies=(strategy,)).render()
 

@@ -70,6 +70,11 @@ class EvalCache:
                 self._file.flush()
                 os.fsync(self._file.fileno())
 
+    def results(self) -> list[tuple[CacheKey, ExampleResult]]:
+        """Every result held, with its key (failed calls not included)."""
+        with self._lock:
+            return list(self._data.items())
+
     def __len__(self) -> int:
         """Results held (failed calls not counted)."""
         return len(self._data)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from spl_opt.core.records import Record, TaskData
+from spl_opt.core.records import Example, Record, TaskData
 
 _MAX_SHOWN = 80  # characters of an answer quoted in feedback
 
@@ -305,7 +305,11 @@ def _options_offered(question: str) -> list[str]:
     return offered
 
 
+def example_labels(examples: Sequence[Example]) -> tuple[str, ...] | None:
+    """`labels_of` the examples' targets, lettered options completed from their questions."""
+    return labels_of((e.target for e in examples), (e.input_text() for e in examples))
+
+
 def task_labels(task: TaskData) -> tuple[str, ...] | None:
-    """`labels_of` a task's train and validation examples (test data shapes nothing)."""
-    seen = (*task.train, *task.val)
-    return labels_of((e.target for e in seen), (e.input_text() for e in seen))
+    """`example_labels` of a task's train and validation examples (test data shapes nothing)."""
+    return example_labels((*task.train, *task.val))

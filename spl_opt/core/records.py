@@ -208,8 +208,8 @@ class ExampleResult(Record):
     `outcome` is set by the scorer (correct / wrong / no_answer) and by the evaluator (error; and
     no_answer for an output cut off at the generation limit that was not right: what was read from it
     is not an answer it finished); records written before outcomes existed get one derived from
-    `error` and `score`. Errors are no evidence
-    about the prompt: they count in no accuracy, are never cached, and are retried on resume.
+    `error` and `score`. Errors are no evidence about the prompt: they count in no accuracy, are
+    never cached, and are retried on resume.
     """
 
     example_id: str

@@ -38,7 +38,7 @@ from spl_opt.engine.work import ProposeRequest, Work
 from spl_opt.engine.workers import scorer_for
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.evaluators.length import LengthCounter
-from spl_opt.evaluators.metrics import labels_of, parse_number, task_labels
+from spl_opt.evaluators.metrics import example_labels, parse_number, task_labels
 from spl_opt.evaluators.task import EvalRequest, TaskEvaluator
 from spl_opt.ledger import OptunaLedger
 from spl_opt.lm.config import LMConfig
@@ -72,8 +72,7 @@ def default_operators(
     if train:
         targets = tuple(e.target for e in train)
         numeric = all(parse_number(t) is not None for t in targets)
-        labels = labels_of(targets, (e.input_text() for e in train))
-        ops["answer-format"] = AnswerFormatOperator(targets, labels, numeric)
+        ops["answer-format"] = AnswerFormatOperator(targets, example_labels(train), numeric)
     if editor_lm is not None:
         from spl_opt.editor.dspy_editor import DSPyEditor
 

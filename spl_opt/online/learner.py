@@ -33,7 +33,7 @@ from spl_opt.engine.operator_choice import choose_operator, operator_weights
 from spl_opt.engine.workers import scorer_for
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.evaluators.length import LengthCounter
-from spl_opt.evaluators.metrics import labels_of
+from spl_opt.evaluators.metrics import example_labels
 from spl_opt.evaluators.task import TaskEvaluator
 from spl_opt.evaluators.worker import Worker
 from spl_opt.online.feedback import (
@@ -208,7 +208,8 @@ class Learner:
                 continue
             if outcome.label is not None:
                 out = ProgramOutput(value=call.output, text=call.output)
-                scores[call.id] = float(self._scorer([outcome.label])(call.example(outcome.label), out)[0])
+                example = call.example(outcome.label)
+                scores[call.id] = float(self._scorer([example])(example, out)[0])
             elif outcome.score is not None:
                 scores[call.id] = outcome.score
         return list(scores.values())
@@ -234,8 +235,8 @@ class Learner:
         return self.store.rollback(version.parent, note)
 
     # ----- learning ---------------------------------------------------------------------------------
-    def _scorer(self, targets: Sequence[str], inputs: Sequence[str] = ()) -> Scorer:
-        return scorer_for(self.metric, labels_of(targets, inputs))
+    def _scorer(self, examples: Sequence[Example]) -> Scorer:
+        return scorer_for(self.metric, example_labels(examples))
 
     def known(self) -> Known:
         """The replay buffer: the last `replay_size` calls whose outcome is known."""
@@ -244,7 +245,7 @@ class Learner:
     def evidence(self, version: Version, known: Known) -> Evidence:
         """The recent outcomes of the served version's calls, as the editor's evidence (gated: only
         the labels of clients with a track record are shown as expected answers)."""
-        scorer = self._scorer([e.target for e in known.examples], [e.input_text() for e in known.examples])
+        scorer = self._scorer(known.examples)
         seed = self.rng.randrange(1 << 30)
         return recent_evidence(self.store, version, known, scorer, 4 * self.review_every, seed, self.gated)
 
@@ -277,7 +278,7 @@ class Learner:
         if self.gated and not known.examples:
             return Review(skipped="no call with a known outcome to replay")
         operators = self.operators(known)
-        scorer = self._scorer([e.target for e in known.examples], [e.input_text() for e in known.examples])
+        scorer = self._scorer(known.examples)
         evaluator = TaskEvaluator(
             _serial(self.program, scorer),
             namespace=self.program.cache_namespace,

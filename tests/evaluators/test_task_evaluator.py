@@ -185,3 +185,15 @@ def test_a_worker_never_repeats_an_api_key_in_an_error():
     assert "sk-live-123" not in (result.error or "") + result.feedback and "[redacted]" in (
         result.error or ""
     )
+
+
+def test_the_cache_lists_its_results_with_their_keys_and_no_failed_call(tmp_path):
+    from spl_opt.core.records import ExampleResult
+
+    cache = EvalCache(tmp_path / "c.jsonl")
+    cache.put(("p", "e1", "ns"), ExampleResult(example_id="e1", score=1.0))
+    cache.put(("p", "e2", "ns"), ExampleResult(example_id="e2", score=0.0, error="timeout"))
+    cache.close()
+    reread = EvalCache(tmp_path / "c.jsonl")
+    assert [(key, r.score) for key, r in reread.results()] == [(("p", "e1", "ns"), 1.0)]
+    reread.close()
