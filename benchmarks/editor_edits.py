@@ -48,6 +48,7 @@ WRITTEN_FORMAT = "written+format"  # that strategy, then the answer-format opera
 ARMS = (*LM_ARMS, GUARDED, EXAMPLE, WRITTEN, WRITTEN_FORMAT, "answer-format", "worked-example", "placebo")
 KEY = ("task", "seed", "index", "arm")
 DEFAULT_TASK_LM = "embedded:qwen-0.5b"  # rows without a task_lm were measured on it
+DEFAULT_MAX_TOKENS = 256  # the task model's generation budget of rows without task_max_tokens
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -77,6 +78,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--task-lm",
         default=DEFAULT_TASK_LM,
         help="the task model (rows record it; an OUT holds the rows of one task model)",
+    )
+    p.add_argument(
+        "--task-max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help="the task model's generation budget per answer (rows record it; one per OUT)",
     )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
@@ -273,8 +280,16 @@ def write(out: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], comma
     (out / "edits.md").write_text(to_markdown(rows, summary, commands))
 
 
+def task_model(model: str, max_tokens: int) -> str:
+    """How rows name their task model: the model, and its generation budget unless it is the default."""
+    return model if max_tokens == DEFAULT_MAX_TOKENS else f"{model} (max_tokens {max_tokens})"
+
+
 def task_models(rows: Sequence[dict[str, Any]]) -> set[str]:
-    return {str(r.get("task_lm", DEFAULT_TASK_LM)) for r in rows}
+    return {
+        task_model(str(r.get("task_lm", DEFAULT_TASK_LM)), int(r.get("task_max_tokens", DEFAULT_MAX_TOKENS)))
+        for r in rows
+    }
 
 
 def reused(earlier: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -344,10 +359,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = "python -m benchmarks.editor_edits " + " ".join(sys.argv[1:] if argv is None else argv)
     kept: list[str] = earlier.get("commands", []) if rows else []
     commands = kept if args.report_only or command in kept else [*kept, command]  # the measuring ones
-    others = task_models(rows) - {args.task_lm}
+    others = task_models(rows) - {task_model(args.task_lm, args.task_max_tokens)}
     if others and not args.report_only:
         raise SystemExit(f"error: {path} holds rows of task model {sorted(others)}; give another --out")
-    base = RunConfig(n_train=args.train, n_val=1, n_test=1, task_lm=LMConfig(model=args.task_lm))
+    base = RunConfig(
+        n_train=args.train,
+        n_val=1,
+        n_test=1,
+        task_lm=LMConfig(model=args.task_lm, max_tokens=args.task_max_tokens),
+    )
 
     def evidence_of(name: str) -> Evidence:
         task = task_of(base.model_copy(update={"task": name}))
@@ -393,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         if row is None:
                             print(f"[{name} s{seed} #{index}] the parent failed nothing shown", flush=True)
                             break
-                        rows.append({**row, "task_lm": args.task_lm})
+                        rows.append({**row, "task_lm": args.task_lm, "task_max_tokens": args.task_max_tokens})
                         write(out, rows, manifest, commands)
     mark_copies(rows, DSPyEditor(None, load_editor_module(editor_dir)), evidence_of)
     write(out, rows, manifest, commands)

@@ -156,8 +156,16 @@ def test_rows_name_their_task_model_and_an_out_holds_one(tmp_path):
     argv = ["--editor", str(editor), "--test-tasks", "bbh:object_counting", "--out", str(out)]
     with pytest.raises(SystemExit, match="holds rows of task model"):
         editor_edits.main([*argv, "--arms", "placebo", "--task-lm", "embedded:qwen-1.5b"])
+    with pytest.raises(SystemExit, match="holds rows of task model"):
+        editor_edits.main([*argv, "--arms", "placebo", "--task-max-tokens", "512"])
     editor_edits.main([*argv, "--report-only", "--task-lm", "embedded:qwen-1.5b"])
     assert "Task model: embedded:qwen-0.5b." in (out / "edits.md").read_text()
+
+
+def test_a_task_budget_other_than_the_default_is_part_of_the_task_models_name():
+    rows = [{**row(0, "placebo", 0.0), "task_lm": "embedded:qwen-0.5b", "task_max_tokens": 512}]
+    assert editor_edits.task_models(rows) == {"embedded:qwen-0.5b (max_tokens 512)"}
+    assert editor_edits.task_model("m", editor_edits.DEFAULT_MAX_TOKENS) == "m"
 
 
 def test_together_proposes_both_operators_edits_in_one_child_or_none():
