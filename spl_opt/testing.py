@@ -109,16 +109,18 @@ class BatchingScriptedEngine(ScriptedEngine):
             self.calls.extend((system, user) for user in users)
         if self.fail_on is not None and any(self.fail_on(system, user) for user in users):
             raise RuntimeError("scripted failure")
-        texts = [self.responder(system, user) for user in users]
-        return [
-            {
-                "text": text,
-                "finish_reason": "stop",
-                "input_tokens": len((system + user).split()),
-                "output_tokens": len(text.split()),
-            }
-            for user, text in zip(users, texts, strict=True)
-        ]
+        return [self._reply(system, user, self.responder(system, user), max_tokens) for user in users]
+
+    @staticmethod
+    def _reply(system: str, user: str, text: str, max_tokens: int) -> dict[str, Any]:
+        words = text.split()  # a word is a token here, as in `complete`
+        cut = len(words) > max_tokens
+        return {
+            "text": " ".join(words[:max_tokens]) if cut else text,
+            "finish_reason": "length" if cut else "stop",
+            "input_tokens": len((system + user).split()),
+            "output_tokens": min(len(words), max_tokens),
+        }
 
 
 def scripted_lm(

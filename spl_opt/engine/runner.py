@@ -33,7 +33,7 @@ from spl_opt.engine.optimizer import Optimizer
 from spl_opt.engine.progress import Reporter, Snapshot
 from spl_opt.engine.replay import Replay
 from spl_opt.engine.result import RoleUsage, RunReport
-from spl_opt.engine.summary import write_outputs
+from spl_opt.engine.summary import cut_off_warning, write_outputs
 from spl_opt.engine.work import ProposeRequest, Work
 from spl_opt.engine.workers import scorer_for
 from spl_opt.evaluators.cache import EvalCache
@@ -174,6 +174,11 @@ def execute(
                     f"[{work.candidate.operator}] {work.candidate.id}  (rollouts "
                     f"{len(optimizer.state.rollouts) + len(work.examples)})"
                 )
+                warning = (
+                    cut_off_warning(result, "seed validation") if work.candidate.generation == 0 else None
+                )
+                if warning:
+                    log(f"  {warning}")
 
         def progress(opt: Optimizer) -> None:
             reporter.update(

@@ -19,6 +19,39 @@ def accuracy_with_ci(ev: Evaluation | None) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results) - ev.errors}{failed})"
 
 
+CUT_OFF_WARNING = 0.2  # the share of cut-off outputs that makes a run say so
+
+
+def cut_off(ev: Evaluation | None) -> tuple[int, int]:
+    """(outputs that stopped at the generation limit, outputs whose call did not fail) of `ev`."""
+    scored = [r for r in ev.results if r.scored] if ev is not None else []
+    return sum(r.truncated for r in scored), len(scored)
+
+
+def cut_off_warning(ev: Evaluation | None, what: str) -> str | None:
+    """One line when a fifth or more of `ev`'s outputs stopped at the task LM's generation limit."""
+    n, of = cut_off(ev)
+    if not of or n / of < CUT_OFF_WARNING:
+        return None
+    return (
+        f"warning: {n} of {of} {what} outputs stopped at the task LM's generation limit and count as no "
+        "answer; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's max_tokens) lets them "
+        "finish, at more LM time per call"
+    )
+
+
+def _cut(ev: Evaluation | None) -> str:
+    n, of = cut_off(ev)
+    return f"{n}/{of}" if of else "–"
+
+
+def _prompt_row(name: str, val: Evaluation, test: Evaluation | None) -> str:
+    return (
+        f"| {name} | {val.objectives.accuracy:.3f} | {accuracy_with_ci(test)} "
+        f"| {val.objectives.length_tokens} | {_cut(val)}, {_cut(test)} |"
+    )
+
+
 def _usage(name: str, u: RoleUsage) -> str:
     return f"| {name} | {u.calls} | {u.input_tokens} | {u.output_tokens} | {u.seconds:.1f} |"
 
@@ -30,13 +63,19 @@ def render_summary(report: RunReport) -> str:
     lines = [
         f"# spl-opt run: {report.task}",
         "",
-        "| prompt | val accuracy | test accuracy (95% CI) | prompt tokens |",
-        "|---|---|---|---|",
-        f"| seed | {s.seed.evaluation.objectives.accuracy:.3f} | {accuracy_with_ci(report.seed_test)} | "
-        f"{s.seed.evaluation.objectives.length_tokens} |",
-        f"| learned | {s.best.evaluation.objectives.accuracy:.3f} | {accuracy_with_ci(report.best_test)} | "
-        f"{s.best.evaluation.objectives.length_tokens} |",
+        "| prompt | val accuracy | test accuracy (95% CI) | prompt tokens | outputs cut off (val, test) |",
+        "|---|---|---|---|---|",
+        _prompt_row("seed", s.seed.evaluation, report.seed_test),
+        _prompt_row("learned", s.best.evaluation, report.best_test),
         "",
+        *[
+            f"{line}."
+            for line in (
+                cut_off_warning(s.seed.evaluation, "seed validation"),
+                cut_off_warning(s.best.evaluation, "learned validation"),
+            )
+            if line
+        ],
         *([f"Choice: {s.choice.note}.", ""] if s.choice is not None and s.choice.note else []),
         "## Learned system prompt",
         "```",

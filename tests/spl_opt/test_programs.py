@@ -70,3 +70,22 @@ def test_program_factories_fail_in_one_clear_line():
     ]:
         with pytest.raises(ConfigError, match=message):
             build_program(ref)
+
+
+@pytest.mark.parametrize("batching", [False, True])
+def test_the_scripted_engines_cut_an_answer_at_max_tokens_like_the_real_one(batching):
+    from spl_opt.programs import ChatProgram
+
+    lm = scripted_lm(
+        lambda s, u: "one two three" if u == "short" else "w " * 10, batching=batching, max_tokens=4
+    )
+    program = ChatProgram(lm)
+    long, short = program.run_batch(
+        "p",
+        [
+            Example(id="a", inputs={"question": "long"}, target="x"),
+            Example(id="b", inputs={"question": "short"}, target="x"),
+        ],
+    )
+    assert (long.truncated, long.output_tokens, long.text) == (True, 4, "w w w w")
+    assert (short.truncated, short.output_tokens, short.text) == (False, 3, "one two three")
