@@ -266,6 +266,11 @@ class Evaluation(Record):
         """Examples whose call failed (excluded from the accuracy)."""
         return sum(not r.scored for r in self.results)
 
+    @property
+    def cut_off(self) -> int:
+        """Examples whose call did not fail but whose output stopped at the generation limit."""
+        return sum(r.scored and r.truncated for r in self.results)
+
 
 def dumps(record: BaseModel) -> str:
     """Compact JSON for one record (one journal line)."""

@@ -22,33 +22,27 @@ def accuracy_with_ci(ev: Evaluation | None) -> str:
 CUT_OFF_WARNING = 0.2  # the share of cut-off outputs that makes a run say so
 
 
-def cut_off(ev: Evaluation | None) -> tuple[int, int]:
-    """(outputs that stopped at the generation limit, outputs whose call did not fail) of `ev`."""
-    scored = [r for r in ev.results if r.scored] if ev is not None else []
-    return sum(r.truncated for r in scored), len(scored)
-
-
 def cut_off_warning(ev: Evaluation | None, what: str) -> str | None:
     """One line when a fifth or more of `ev`'s outputs stopped at the task LM's generation limit."""
-    n, of = cut_off(ev)
-    if not of or n / of < CUT_OFF_WARNING:
+    finished = len(ev.results) - ev.errors if ev is not None else 0
+    if ev is None or not finished or ev.cut_off / finished < CUT_OFF_WARNING:
         return None
     return (
-        f"warning: {n} of {of} {what} outputs stopped at the task LM's generation limit and count as no "
-        "answer; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's max_tokens) lets them "
-        "finish, at more LM time per call"
+        f"warning: {ev.cut_off} of {finished} {what} outputs stopped at the task LM's generation limit and "
+        "count as no answer; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's max_tokens) "
+        "lets them finish, at more LM time per call"
     )
 
 
-def _cut(ev: Evaluation | None) -> str:
-    n, of = cut_off(ev)
-    return f"{n}/{of}" if of else "–"
+def cut_off_count(ev: Evaluation | None) -> str:
+    """`3/30`: outputs cut off at the generation limit, of the outputs whose call did not fail."""
+    return f"{ev.cut_off}/{len(ev.results) - ev.errors}" if ev is not None else "–"
 
 
 def _prompt_row(name: str, val: Evaluation, test: Evaluation | None) -> str:
     return (
         f"| {name} | {val.objectives.accuracy:.3f} | {accuracy_with_ci(test)} "
-        f"| {val.objectives.length_tokens} | {_cut(val)}, {_cut(test)} |"
+        f"| {val.objectives.length_tokens} | {cut_off_count(val)}, {cut_off_count(test)} |"
     )
 
 

@@ -12,7 +12,7 @@ from spl_opt.core.edits import ablations
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Evaluation
 from spl_opt.engine.result import RoleUsage, RunReport
-from spl_opt.engine.summary import accuracy_with_ci
+from spl_opt.engine.summary import accuracy_with_ci, cut_off_count
 from spl_opt.report.lineage import (
     ancestry,
     changed_parts,
@@ -76,11 +76,19 @@ def _comparison(report: RunReport) -> str:
             f"{m.evaluation.objectives.accuracy:.3f}",
             _test_acc(test),
             str(m.evaluation.objectives.length_tokens),
+            f"{cut_off_count(m.evaluation)}, {cut_off_count(test)}",
             f"<code>{escape(m.candidate.id)}</code>",
         ]
         for name, m, test in (("seed", s.seed, report.seed_test), ("learned", s.best, report.best_test))
     ]
-    headers = ["prompt", "val accuracy", "test accuracy (95% CI)", "prompt tokens", "candidate"]
+    headers = [
+        "prompt",
+        "val accuracy",
+        "test accuracy (95% CI)",
+        "prompt tokens",
+        "outputs cut off at the generation limit (val, test)",
+        "candidate",
+    ]
     return _table(headers, rows)
 
 

@@ -2,7 +2,7 @@ import dspy
 
 from spl_opt.api import optimize
 from spl_opt.core.records import Evaluation, ExampleResult, Objectives
-from spl_opt.engine.summary import cut_off, cut_off_warning
+from spl_opt.engine.summary import cut_off_count, cut_off_warning
 from spl_opt.testing import editor_reply, scripted_lm
 
 
@@ -24,8 +24,8 @@ def _evaluation(truncated: int, finished: int, failed: int = 0) -> Evaluation:
 
 
 def test_cut_off_counts_outputs_at_the_limit_among_calls_that_did_not_fail():
-    assert cut_off(_evaluation(2, 3, failed=4)) == (2, 5)
-    assert cut_off(None) == (0, 0)
+    assert _evaluation(2, 3, failed=4).cut_off == 2
+    assert cut_off_count(_evaluation(2, 3, failed=4)) == "2/5" and cut_off_count(None) == "–"
 
 
 def test_a_fifth_or_more_cut_off_is_one_warning_line():
@@ -50,10 +50,10 @@ def test_a_run_whose_seed_answers_run_out_of_tokens_says_so_in_its_log_and_summa
         run_dir=tmp_path / "run",
     )
     seed = result.report.search.seed.evaluation
-    assert cut_off(seed) == (6, 6) and all(r.outcome == "no_answer" for r in seed.results)
+    assert seed.cut_off == 6 and all(r.outcome == "no_answer" for r in seed.results)
     log = (tmp_path / "run" / "run.log").read_text()
     assert "warning: 6 of 6 seed validation outputs stopped at the task LM's generation limit" in log
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "| seed | 0.000 |" in summary and "| 6/6, – |" in summary
     assert "warning: 6 of 6 seed validation outputs" in summary
-    assert cut_off(result.report.search.best.evaluation) == (0, 6)
+    assert result.report.search.best.evaluation.cut_off == 0

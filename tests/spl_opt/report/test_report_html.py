@@ -102,3 +102,12 @@ def test_unfinished_or_broken_run_dir_raises(tmp_path: Path) -> None:
     (tmp_path / "result.json").write_text("{not json")
     with pytest.raises(RunDirError):
         write_report(tmp_path)
+
+
+def test_the_comparison_counts_outputs_cut_off_at_the_generation_limit(
+    finished_run: Run, page: tuple[Path, str]
+) -> None:
+    _, report = finished_run
+    seed = report.search.seed.evaluation
+    assert "outputs cut off at the generation limit (val, test)</th>" in page[1]
+    assert f"<td>{seed.cut_off}/{len(seed.results)}, " in page[1]
