@@ -81,12 +81,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--task-max-tokens",
-        type=int,
+        type=_positive,
         default=DEFAULT_MAX_TOKENS,
         help="the task model's generation budget per answer (rows record it; one per OUT)",
     )
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite the tables")
     return p.parse_args(argv)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of tokens, not {value}")
+    return number
 
 
 class Asking:

@@ -13,6 +13,16 @@ from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Example, Part, Playbook, Step, content_hash, split_prompt
 
 
+def chat_namespace(lm: Any) -> str:
+    """The cache namespace of a chat call on `lm`: its model and, unless they are the defaults
+    (greedy, 256 tokens), its sampling settings, so caches written before they were part of the key
+    stay valid."""
+    settings = (lm.kwargs.get("temperature") or 0.0, lm.kwargs.get("max_tokens", 256))
+    if settings == (0.0, 256):
+        return content_hash("chat", str(lm.model))
+    return content_hash("chat", str(lm.model), *map(str, settings))
+
+
 class ChatProgram:
     """One LM call: the candidate's prompt as the system message, the example's input as the user message.
 
@@ -21,9 +31,11 @@ class ChatProgram:
     `batch_size` examples as parallel sequences sharing the prompt's KV prefix (a `BatchProgram`).
     """
 
+    reports_truncation = True  # its outputs say whether they stopped at the generation limit
+
     def __init__(self, lm: Any, *, namespace: str | None = None, batch_size: int = 16) -> None:
         self.lm = lm
-        self.cache_namespace = namespace or content_hash("chat", str(lm.model))
+        self.cache_namespace = namespace or chat_namespace(lm)
         engine = getattr(lm, "engine", None)
         greedy = not lm.kwargs.get("temperature")
         self._batch = getattr(engine, "complete_batch", None) if greedy else None

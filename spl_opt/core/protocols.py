@@ -146,6 +146,8 @@ class Program(Protocol):
     (an exception with a `steps` attribute keeps the trace of the steps that ran before it).
     `system_prompt` is a rendered playbook; a multi-step program reads its parts with `split_prompt`.
     `cache_namespace` identifies the program and its LM, so cached results are never mixed up.
+    A program whose outputs set `truncated` says so with a class attribute `reports_truncation = True`
+    (otherwise nothing is known about cut-off outputs, and reports say "not reported").
     """
 
     cache_namespace: str

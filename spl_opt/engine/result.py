@@ -57,3 +57,4 @@ class RunReport(Record):
     input_fields: tuple[str, ...] = ("question",)
     program: str | None = None  # the DSPy program's factory (`module:function`), when it has one
     failed_calls: int = 0  # this session's task-LM calls that failed for good (excluded, retried on resume)
+    reports_truncation: bool = False  # the program tells outputs cut off at the generation limit

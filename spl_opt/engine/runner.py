@@ -224,6 +224,7 @@ def execute(
         input_fields=tuple(task.train[0].inputs),
         program=config.program,
         failed_calls=evaluator.failed_calls,
+        reports_truncation=getattr(program, "reports_truncation", False),
     )
     replay.emit(
         FinishedEvent(

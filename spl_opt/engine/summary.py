@@ -29,20 +29,41 @@ def cut_off_warning(ev: Evaluation | None, what: str) -> str | None:
         return None
     return (
         f"warning: {ev.cut_off} of {finished} {what} outputs stopped at the task LM's generation limit and "
-        "count as no answer; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's max_tokens) "
-        "lets them finish, at more LM time per call"
+        "count as no answer unless right; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's "
+        "max_tokens) may let them finish, at more LM time per call"
     )
 
 
-def cut_off_count(ev: Evaluation | None) -> str:
-    """`3/30`: outputs cut off at the generation limit, of the outputs whose call did not fail."""
+CUT_OFF_COLUMN = "outputs cut off at the generation limit (val, test)"
+
+
+def cut_off_count(ev: Evaluation | None, reported: bool = True) -> str:
+    """`3/30`: outputs cut off at the generation limit, of the outputs whose call did not fail
+    ("not reported" when the program does not tell)."""
+    if not reported:
+        return "not reported"
     return f"{ev.cut_off}/{len(ev.results) - ev.errors}" if ev is not None else "–"
 
 
-def _prompt_row(name: str, val: Evaluation, test: Evaluation | None) -> str:
+def cut_off_counts(val: Evaluation, test: Evaluation | None, reported: bool) -> str:
+    """The val and test counts of one prompt, or "not reported" once."""
+    return f"{cut_off_count(val)}, {cut_off_count(test)}" if reported else cut_off_count(None, False)
+
+
+def cut_off_warnings(report: RunReport) -> list[str]:
+    """The warnings of the seed's and (if another prompt) the learned prompt's validation outputs."""
+    s = report.search
+    shown = [(s.seed, "seed validation")]
+    if s.best.candidate.id != s.seed.candidate.id:
+        shown.append((s.best, "learned validation"))
+    warnings = (cut_off_warning(m.evaluation, what) for m, what in shown)
+    return [w for w in warnings if w]
+
+
+def _prompt_row(name: str, val: Evaluation, test: Evaluation | None, reported: bool) -> str:
     return (
         f"| {name} | {val.objectives.accuracy:.3f} | {accuracy_with_ci(test)} "
-        f"| {val.objectives.length_tokens} | {cut_off_count(val)}, {cut_off_count(test)} |"
+        f"| {val.objectives.length_tokens} | {cut_off_counts(val, test, reported)} |"
     )
 
 
@@ -57,19 +78,12 @@ def render_summary(report: RunReport) -> str:
     lines = [
         f"# spl-opt run: {report.task}",
         "",
-        "| prompt | val accuracy | test accuracy (95% CI) | prompt tokens | outputs cut off (val, test) |",
+        f"| prompt | val accuracy | test accuracy (95% CI) | prompt tokens | {CUT_OFF_COLUMN} |",
         "|---|---|---|---|---|",
-        _prompt_row("seed", s.seed.evaluation, report.seed_test),
-        _prompt_row("learned", s.best.evaluation, report.best_test),
+        _prompt_row("seed", s.seed.evaluation, report.seed_test, report.reports_truncation),
+        _prompt_row("learned", s.best.evaluation, report.best_test, report.reports_truncation),
         "",
-        *[
-            f"{line}."
-            for line in (
-                cut_off_warning(s.seed.evaluation, "seed validation"),
-                cut_off_warning(s.best.evaluation, "learned validation"),
-            )
-            if line
-        ],
+        *(line for warning in cut_off_warnings(report) for line in (f"{warning}.", "")),
         *([f"Choice: {s.choice.note}.", ""] if s.choice is not None and s.choice.note else []),
         "## Learned system prompt",
         "```",

@@ -12,7 +12,7 @@ from spl_opt.core.edits import ablations
 from spl_opt.core.protocols import Member
 from spl_opt.core.records import Candidate, Evaluation
 from spl_opt.engine.result import RoleUsage, RunReport
-from spl_opt.engine.summary import accuracy_with_ci, cut_off_count
+from spl_opt.engine.summary import CUT_OFF_COLUMN, accuracy_with_ci, cut_off_counts
 from spl_opt.report.lineage import (
     ancestry,
     changed_parts,
@@ -76,7 +76,7 @@ def _comparison(report: RunReport) -> str:
             f"{m.evaluation.objectives.accuracy:.3f}",
             _test_acc(test),
             str(m.evaluation.objectives.length_tokens),
-            f"{cut_off_count(m.evaluation)}, {cut_off_count(test)}",
+            cut_off_counts(m.evaluation, test, report.reports_truncation),
             f"<code>{escape(m.candidate.id)}</code>",
         ]
         for name, m, test in (("seed", s.seed, report.seed_test), ("learned", s.best, report.best_test))
@@ -86,7 +86,7 @@ def _comparison(report: RunReport) -> str:
         "val accuracy",
         "test accuracy (95% CI)",
         "prompt tokens",
-        "outputs cut off at the generation limit (val, test)",
+        CUT_OFF_COLUMN,
         "candidate",
     ]
     return _table(headers, rows)

@@ -162,6 +162,18 @@ def test_rows_name_their_task_model_and_an_out_holds_one(tmp_path):
     assert "Task model: embedded:qwen-0.5b." in (out / "edits.md").read_text()
 
 
+def test_a_task_budget_must_be_a_positive_number_of_tokens(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        editor_edits.parse_args(["--editor", "e", "--out", "o", "--task-max-tokens", "0"])
+    assert "must be a positive number of tokens, not 0" in capsys.readouterr().err
+    assert (
+        editor_edits.parse_args(["--editor", "e", "--out", "o", "--task-max-tokens", "512"]).task_max_tokens
+        == 512
+    )
+
+
 def test_a_task_budget_other_than_the_default_is_part_of_the_task_models_name():
     rows = [{**row(0, "placebo", 0.0), "task_lm": "embedded:qwen-0.5b", "task_max_tokens": 512}]
     assert editor_edits.task_models(rows) == {"embedded:qwen-0.5b (max_tokens 512)"}

@@ -89,3 +89,14 @@ def test_the_scripted_engines_cut_an_answer_at_max_tokens_like_the_real_one(batc
     )
     assert (long.truncated, long.output_tokens, long.text) == (True, 4, "w w w w")
     assert (short.truncated, short.output_tokens, short.text) == (False, 3, "one two three")
+
+
+def test_the_chat_cache_namespace_holds_the_sampling_settings_unless_they_are_the_defaults():
+    from spl_opt.core.records import content_hash
+    from spl_opt.programs import ChatProgram
+
+    default = ChatProgram(scripted_lm(["x"], model="m/a"))
+    assert default.cache_namespace == content_hash("chat", "m/a")  # caches written before stay valid
+    longer = ChatProgram(scripted_lm(["x"], model="m/a", max_tokens=512)).cache_namespace
+    warmer = ChatProgram(scripted_lm(["x"], model="m/a", temperature=0.7)).cache_namespace
+    assert len({default.cache_namespace, longer, warmer}) == 3 and default.reports_truncation
