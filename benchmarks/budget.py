@@ -8,7 +8,8 @@ Each measurement is an OUT of `benchmarks.editor_edits` (same test tasks, seeds 
 their task model and budget). Per arm, on the samples (task, seed, index) both measured: accepted
 edits and held-out gain per edit at each budget, with 95% intervals, and the paired difference
 (second minus first); per task, each arm's mean gain at both budgets; and, from the evaluation
-caches, the seed prompt's accuracy and how many of its outputs stopped at the limit. Writes
+caches, the seed prompt's accuracy and how many of its outputs stopped at the limit, and the seed
+prompt's paired difference between the budgets over the examples both caches hold. Writes
 OUT/budget.{md,json}.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cutoff import SEED_PROMPT, read_cache
 from benchmarks.cutoff import measure as cut_offs
 from benchmarks.editor_edits import ARMS, DEFAULT_MAX_TOKENS, task_models
 from spl_opt.evaluators.stats import difference_ci, mean_ci, wilson_interval
@@ -95,6 +97,19 @@ def seed_outputs(directory: Path, limit: int) -> dict[str, dict[str, Any]]:
     return out
 
 
+def seed_pairs(first: Path, second: Path) -> list[float]:
+    """The seed prompt's score at the second budget minus at the first, per example both caches hold
+    (the same pool examples: the samplers are seeded alike)."""
+    from spl_opt.core.records import Playbook
+
+    seed = Playbook(preamble=SEED_PROMPT).id
+    a, b = (
+        {r["example"]: r["score"] for r in read_cache(d / "eval-cache.jsonl") if r["prompt"] == seed}
+        for d in (first, second)
+    )
+    return [b[e] - a[e] for e in sorted(set(a) & set(b))]
+
+
 def to_markdown(report: dict[str, Any], command: str) -> str:
     def ci(v: Sequence[float]) -> str:
         return f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]"
@@ -113,7 +128,11 @@ def to_markdown(report: dict[str, Any], command: str) -> str:
             f"| {ci(s['gain'][1])} | {ci(s['difference'])} |"
         )
     arms = list(report["comparison"]["arms"])
+    seed = report["seed_difference"]
     lines += [
+        "",
+        f"The seed prompt itself, second minus first, paired over the {seed['examples']} pool examples both "
+        f"caches hold: {ci(seed['difference'])}.",
         "",
         "Mean held-out gain per edit, per task (first → second):",
         "",
@@ -141,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "budgets": budgets,
         "comparison": compare(*rows),
         "seed_outputs": [seed_outputs(d, budget_of(r)) for d, r in zip(dirs, rows, strict=True)],
+        "seed_difference": {"examples": len(pairs := seed_pairs(*dirs)), "difference": difference_ci(pairs)},
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

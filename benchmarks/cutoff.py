@@ -37,7 +37,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def read_cache(path: Path) -> list[dict[str, Any]]:
     """The cached answers (`EvalCache`'s reading: the last per key, no failed call), each with its
-    prompt id and task (from the example id); `truncated` only where the result recorded it."""
+    prompt id, example id and task (from the example id); `truncated` only where the result recorded it."""
     cache = EvalCache(path)
     cache.close()
     out = []
@@ -46,7 +46,9 @@ def read_cache(path: Path) -> list[dict[str, Any]]:
         fields = result.model_dump(
             include={"score", "output_tokens", *({"truncated"} & result.model_fields_set)}
         )
-        out.append({"prompt": prompt, "task": TASK_OF_PREFIX.get(prefix, prefix), **fields})
+        out.append(
+            {"prompt": prompt, "example": example, "task": TASK_OF_PREFIX.get(prefix, prefix), **fields}
+        )
     return out
 
 

@@ -64,6 +64,7 @@ def test_the_report_shows_the_seed_prompts_accuracy_and_cut_off_share_at_each_bu
     text = (tmp_path / "out" / "budget.md").read_text()
     assert "Second: embedded:qwen-0.5b (max_tokens 512)." in text
     assert "| bbh:web_of_lies | 0.50 → 1.00 | 0.50 → 0.00 | +0.00 → +0.00 |" in text
+    assert "paired over the 2 pool examples both caches hold: +0.500" in text
 
 
 def test_a_missing_measurement_is_one_clear_error(tmp_path):
