@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from benchmarks.cutoff import SEED_PROMPT, read_cache
 from benchmarks.cutoff import measure as cut_offs
 from benchmarks.editor_edits import ARMS, DEFAULT_MAX_TOKENS, task_models
+from benchmarks.output import command_line, save_tables
 from spl_opt.evaluators.stats import difference_ci, mean_ci, wilson_interval
 
 SAMPLE = ("task", "seed", "index")
@@ -162,12 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "seed_outputs": [seed_outputs(d, budget_of(r)) for d, r in zip(dirs, rows, strict=True)],
         "seed_difference": {"examples": len(pairs := seed_pairs(*dirs)), "difference": difference_ci(pairs)},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.budget " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "budget.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "budget.md").write_text(to_markdown(report, command))
-    print((out / "budget.md").read_text())
+    command = command_line("benchmarks.budget", argv)
+    save_tables(Path(args.out), "budget", report, to_markdown(report, command))
 
 
 if __name__ == "__main__":

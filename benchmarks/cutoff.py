@@ -14,12 +14,11 @@ exactly the limit. Writes OUT/cutoff.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import command_line, save_tables
 from spl_opt.core.records import Playbook
 from spl_opt.evaluators.cache import EvalCache
 from spl_opt.tasks.registry import SEED_PROMPT
@@ -127,12 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "limit": args.limit,
         "measurements": {d: measure(Path(d), args.limit) for d in args.measurements},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.cutoff " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out / "cutoff.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "cutoff.md").write_text(to_markdown(report, command))
-    print((out / "cutoff.md").read_text())
+    command = command_line("benchmarks.cutoff", argv)
+    save_tables(Path(args.out), "cutoff", report, to_markdown(report, command))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import command_line, save_tables
 from spl_opt.engine.operator_choice import evidence_context, prior
 from spl_opt.evaluators.stats import mean_ci
 from spl_opt.tuning.outcomes import EditOutcome, read_edits
@@ -115,7 +116,6 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import sys
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.priors", description=__doc__.splitlines()[0])
     p.add_argument("--samples", required=True, help="tune-editor's samples.jsonl (the tuning tasks)")
@@ -128,12 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "leave_one_task_out": leave_one_task_out(outcomes, STRENGTHS),
         "transfer": transfer(outcomes, held),
     }
-    command = "python -m benchmarks.priors " + " ".join(sys.argv[1:] if argv is None else argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "priors.json").write_text(json.dumps({**result, "command": command}, indent=2) + "\n")
-    (out / "priors.md").write_text(to_markdown(result, command))
-    print((out / "priors.md").read_text())
+    command = command_line("benchmarks.priors", argv)
+    save_tables(Path(args.out), "priors", {**result, "command": command}, to_markdown(result, command))
 
 
 if __name__ == "__main__":
