@@ -24,11 +24,11 @@ CUT_OFF_WARNING = 0.2  # the share of cut-off outputs that makes a run say so
 
 def cut_off_warning(ev: Evaluation | None, what: str) -> str | None:
     """One line when a fifth or more of `ev`'s outputs stopped at the task LM's generation limit."""
-    finished = len(ev.results) - ev.errors if ev is not None else 0
-    if ev is None or not finished or ev.cut_off / finished < CUT_OFF_WARNING:
+    answered = len(ev.results) - ev.errors if ev is not None else 0
+    if ev is None or not answered or ev.cut_off / answered < CUT_OFF_WARNING:
         return None
     return (
-        f"warning: {ev.cut_off} of {finished} {what} outputs stopped at the task LM's generation limit and "
+        f"warning: {ev.cut_off} of {answered} {what} outputs stopped at the task LM's generation limit and "
         "count as no answer unless right; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's "
         "max_tokens) may let them finish, at more LM time per call"
     )
