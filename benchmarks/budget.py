@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cutoff import SEED_PROMPT, read_cache
-from benchmarks.cutoff import measure as cut_offs
+from benchmarks.cutoff import SEED_PROMPT, counts, read_cache
 from benchmarks.editor_edits import ARMS, DEFAULT_MAX_TOKENS, task_models
 from benchmarks.output import command_line, save_tables
+from spl_opt.core.records import Playbook
 from spl_opt.evaluators.stats import difference_ci, mean_ci, wilson_interval
 
 SAMPLE = ("task", "seed", "index")
@@ -86,27 +86,30 @@ def compare(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -
     return out
 
 
-def seed_outputs(directory: Path, limit: int) -> dict[str, dict[str, Any]]:
-    """Per task, the seed prompt's outputs in `directory`'s cache: accuracy and share cut off."""
+def seed_results(directory: Path) -> list[dict[str, Any]]:
+    """The seed prompt's cached results in `directory` (`benchmarks.cutoff.read_cache` rows)."""
+    seed = Playbook(preamble=SEED_PROMPT).id
+    return [r for r in read_cache(directory / "eval-cache.jsonl") if r["prompt"] == seed]
+
+
+def seed_outputs(results: Sequence[dict[str, Any]], limit: int) -> dict[str, dict[str, Any]]:
+    """Per task, the seed prompt's outputs: how many, their accuracy, the share cut off at `limit`."""
     out = {}
-    for task, c in cut_offs(directory, limit)["seed_prompt"].items():
-        right = (c["accuracy_cut_off"] or 0.0) * c["cut_off"] + (c["accuracy_finished"] or 0.0) * (
-            c["outputs"] - c["cut_off"]
-        )
-        out[task] = {"outputs": c["outputs"], "accuracy": right / c["outputs"], "cut_off": c["share_cut_off"]}
+    for task in sorted({r["task"] for r in results}):
+        mine = [r for r in results if r["task"] == task]
+        accuracy = sum(r["score"] for r in mine) / len(mine)
+        out[task] = {
+            "outputs": len(mine),
+            "accuracy": accuracy,
+            "cut_off": counts(mine, limit)["share_cut_off"],
+        }
     return out
 
 
-def seed_pairs(first: Path, second: Path) -> list[float]:
-    """The seed prompt's score at the second budget minus at the first, per example both caches hold
-    (the same pool examples: the samplers are seeded alike)."""
-    from spl_opt.core.records import Playbook
-
-    seed = Playbook(preamble=SEED_PROMPT).id
-    a, b = (
-        {r["example"]: r["score"] for r in read_cache(d / "eval-cache.jsonl") if r["prompt"] == seed}
-        for d in (first, second)
-    )
+def seed_pairs(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -> list[float]:
+    """The seed prompt's score in `second` minus in `first`, per example both hold (the same pool
+    examples: the samplers are seeded alike)."""
+    a, b = ({r["example"]: r["score"] for r in results} for results in (first, second))
     return [b[e] - a[e] for e in sorted(set(a) & set(b))]
 
 
@@ -155,12 +158,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     dirs = [Path(args.first), Path(args.second)]
     rows = [read_rows(d) for d in dirs]
     budgets = [", ".join(sorted(task_models(r))) for r in rows]
+    seeds = [seed_results(d) for d in dirs]
     report = {
         "measurements": [str(d) for d in dirs],
         "budgets": budgets,
         "comparison": compare(*rows),
-        "seed_outputs": [seed_outputs(d, budget_of(r)) for d, r in zip(dirs, rows, strict=True)],
-        "seed_difference": {"examples": len(pairs := seed_pairs(*dirs)), "difference": difference_ci(pairs)},
+        "seed_outputs": [seed_outputs(s, budget_of(r)) for s, r in zip(seeds, rows, strict=True)],
+        "seed_difference": {"examples": len(pairs := seed_pairs(*seeds)), "difference": difference_ci(pairs)},
     }
     command = command_line("benchmarks.budget", argv)
     save_tables(Path(args.out), "budget", report, to_markdown(report, command))

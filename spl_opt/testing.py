@@ -18,6 +18,14 @@ from typing import Any
 Responder = Callable[[str, str], str]
 
 
+def _cut(text: str, limit: int | None) -> tuple[str, int, bool]:
+    """(`text` cut at `limit` tokens, its tokens, whether it was cut); a word is a token here."""
+    words = text.split()
+    if limit is None or len(words) <= limit:
+        return text, len(words), False
+    return " ".join(words[:limit]), limit, True
+
+
 class ScriptedEngine:
     """Answers each request with `responder(system, last_user_message)`; counts calls; thread safe.
 
@@ -63,19 +71,13 @@ class ScriptedEngine:
             self.calls.append((system, user))
         if self.fail_on is not None and self.fail_on(system, user):
             raise RuntimeError("scripted failure")
-        text = self.responder(system, user)
-        words, limit = text.split(), getattr(request.config, "max_tokens", None)  # a word is a token here
-        cut = limit is not None and len(words) > limit
-        if cut:
-            text = " ".join(words[:limit])
+        text, tokens, cut = _cut(self.responder(system, user), getattr(request.config, "max_tokens", None))
         return Response(
             id=None,
             model="scripted",
             message=Message.assistant([TextPart(text)]),
             finish_reason="length" if cut else "stop",
-            usage=Usage(
-                input_tokens=len((system + user).split()), output_tokens=min(len(words), limit or len(words))
-            ),
+            usage=Usage(input_tokens=len((system + user).split()), output_tokens=tokens),
         )
 
     def stream(self, request: Any) -> Iterator[Any]:
@@ -109,18 +111,18 @@ class BatchingScriptedEngine(ScriptedEngine):
             self.calls.extend((system, user) for user in users)
         if self.fail_on is not None and any(self.fail_on(system, user) for user in users):
             raise RuntimeError("scripted failure")
-        return [self._reply(system, user, self.responder(system, user), max_tokens) for user in users]
-
-    @staticmethod
-    def _reply(system: str, user: str, text: str, max_tokens: int) -> dict[str, Any]:
-        words = text.split()  # a word is a token here, as in `complete`
-        cut = len(words) > max_tokens
-        return {
-            "text": " ".join(words[:max_tokens]) if cut else text,
-            "finish_reason": "length" if cut else "stop",
-            "input_tokens": len((system + user).split()),
-            "output_tokens": min(len(words), max_tokens),
-        }
+        replies = []
+        for user in users:
+            text, tokens, cut = _cut(self.responder(system, user), max_tokens)
+            replies.append(
+                {
+                    "text": text,
+                    "finish_reason": "length" if cut else "stop",
+                    "input_tokens": len((system + user).split()),
+                    "output_tokens": tokens,
+                }
+            )
+        return replies
 
 
 def scripted_lm(

@@ -267,6 +267,11 @@ class Evaluation(Record):
         return sum(not r.scored for r in self.results)
 
     @property
+    def answered(self) -> int:
+        """Examples whose call did not fail (the ones the accuracy counts)."""
+        return len(self.results) - self.errors
+
+    @property
     def cut_off(self) -> int:
         """Examples whose call did not fail but whose output stopped at the generation limit."""
         return sum(r.scored and r.truncated for r in self.results)

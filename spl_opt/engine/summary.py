@@ -16,7 +16,7 @@ def accuracy_with_ci(ev: Evaluation | None) -> str:
         return "(no test set)"
     mean, low, high = mean_ci(list(ev.scores().values()))
     failed = f", {ev.errors} failed calls excluded" if ev.errors else ""
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={len(ev.results) - ev.errors}{failed})"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}] (n={ev.answered}{failed})"
 
 
 CUT_OFF_WARNING = 0.2  # the share of cut-off outputs that makes a run say so
@@ -24,13 +24,12 @@ CUT_OFF_WARNING = 0.2  # the share of cut-off outputs that makes a run say so
 
 def cut_off_warning(ev: Evaluation | None, what: str) -> str | None:
     """One line when a fifth or more of `ev`'s outputs stopped at the task LM's generation limit."""
-    answered = len(ev.results) - ev.errors if ev is not None else 0
-    if ev is None or not answered or ev.cut_off / answered < CUT_OFF_WARNING:
+    if ev is None or not ev.answered or ev.cut_off / ev.answered < CUT_OFF_WARNING:
         return None
     return (
-        f"warning: {ev.cut_off} of {answered} {what} outputs stopped at the task LM's generation limit and "
-        "count as no answer unless right; a larger budget (--max-tokens, task_lm.max_tokens, or the LM's "
-        "max_tokens) may let them finish, at more LM time per call"
+        f"warning: {ev.cut_off} of {ev.answered} {what} outputs stopped at the task LM's generation limit "
+        "and count as no answer unless right; a larger budget (--max-tokens, task_lm.max_tokens, or the "
+        "LM's max_tokens) may let them finish, at more LM time per call"
     )
 
 
@@ -42,7 +41,7 @@ def cut_off_count(ev: Evaluation | None, reported: bool = True) -> str:
     ("not reported" when the program does not tell)."""
     if not reported:
         return "not reported"
-    return f"{ev.cut_off}/{len(ev.results) - ev.errors}" if ev is not None else "–"
+    return f"{ev.cut_off}/{ev.answered}" if ev is not None else "–"
 
 
 def cut_off_counts(val: Evaluation, test: Evaluation | None, reported: bool) -> str:
