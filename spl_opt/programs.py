@@ -13,14 +13,18 @@ from spl_opt.core.protocols import ProgramOutput
 from spl_opt.core.records import Example, Part, Playbook, Step, content_hash, split_prompt
 
 
-def chat_namespace(lm: Any) -> str:
-    """The cache namespace of a chat call on `lm`: its model and, unless they are the defaults
-    (greedy, 256 tokens), its sampling settings, so caches written before they were part of the key
-    stay valid."""
+def _namespace(lm: Any, *parts: str) -> str:
+    """A cache namespace of `parts` on `lm`: its model and, unless they are the defaults (greedy, 256
+    tokens), its sampling settings, so caches written before they were part of the key stay valid."""
     settings = (lm.kwargs.get("temperature") or 0.0, lm.kwargs.get("max_tokens", 256))
     if settings == (0.0, 256):
-        return content_hash("chat", str(lm.model))
-    return content_hash("chat", str(lm.model), *map(str, settings))
+        return content_hash(*parts, str(lm.model))
+    return content_hash(*parts, str(lm.model), *map(str, settings))
+
+
+def chat_namespace(lm: Any) -> str:
+    """The cache namespace of a chat call on `lm` (model, and non-default sampling settings)."""
+    return _namespace(lm, "chat")
 
 
 class ChatProgram:
@@ -174,14 +178,18 @@ class DSPyProgram:
     """Runs a DSPy module with the candidate's prompt as its instructions, on a given `dspy.LM`.
 
     Example inputs are passed as keyword arguments; the prediction is the output value and its fields
-    joined as text. Copies of the module with a prompt applied are kept per (thread, prompt).
+    joined as text. Copies of the module with a prompt applied are kept per (thread, prompt). An output
+    is `truncated` when any LM call of the run stopped at the generation limit (read from the calls'
+    history on the copy, which is cleared after each run, so it never grows).
     """
+
+    reports_truncation = True
 
     def __init__(self, module: Any, lm: Any, *, namespace: str | None = None) -> None:
         self.module = module
         self.lm = lm
         sig = "|".join(str(p.signature) for p in predictors(module))
-        self.cache_namespace = namespace or content_hash("dspy", type(module).__name__, sig, str(lm.model))
+        self.cache_namespace = namespace or _namespace(lm, "dspy", type(module).__name__, sig)
         self._local = threading.local()
 
     def _program_for(self, prompt: str) -> Any:
@@ -197,16 +205,48 @@ class DSPyProgram:
         program = self._program_for(system_prompt)
         trace: list[Any] = []
         try:
-            with dspy.context(lm=self.lm, track_usage=True, trace=trace):
+            with dspy.context(lm=self.lm, track_usage=True, trace=trace, disable_history=False):
                 prediction = program(**copy.deepcopy(example.inputs))
         except Exception as exc:
             exc.steps = steps_of(program, trace)  # type: ignore[attr-defined]
             raise
+        finally:
+            calls = _take_history(program)
         usage = prediction.get_lm_usage() or {}
         tokens_in = sum(u.get("prompt_tokens") or 0 for u in usage.values())
         tokens_out = sum(u.get("completion_tokens") or 0 for u in usage.values())
         text = "\n".join(f"{k}: {v}" for k, v in prediction.items())
         steps = steps_of(program, trace) if len(predictors(program)) > 1 else ()
         return ProgramOutput(
-            value=prediction, text=text, input_tokens=tokens_in, output_tokens=tokens_out, steps=steps
+            value=prediction,
+            text=text,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            steps=steps,
+            truncated=any(stopped_at_limit(call.get("response")) for call in calls),
         )
+
+
+def _take_history(program: Any) -> list[dict[str, Any]]:
+    """The LM calls `program` (a module) recorded, emptying its and its submodules' histories."""
+    calls = list(getattr(program, "history", ()))
+    for _, module in program.named_sub_modules():
+        history = getattr(module, "history", None)
+        if isinstance(history, list):
+            history.clear()
+    return calls
+
+
+def stopped_at_limit(response: Any) -> bool:
+    """Whether an LM response in DSPy's history (a `dspy.lm15.Response`, a list of them, or a chat
+    completion with choices, as LiteLLM returns) stopped at the generation limit."""
+    if isinstance(response, list | tuple):
+        return any(stopped_at_limit(r) for r in response)
+    finish = _field(response, "finish_reason")
+    if finish is not None:
+        return bool(finish == "length")
+    return any(_field(c, "finish_reason") == "length" for c in _field(response, "choices") or ())
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

@@ -136,7 +136,7 @@ class ProgramOutput:
     input_tokens: int = 0
     output_tokens: int = 0
     steps: tuple[Step, ...] = ()
-    truncated: bool = False  # stopped at the token limit (ChatProgram reports it; DSPy programs do not)
+    truncated: bool = False  # stopped at the token limit (any of its LM calls, for a multi-step program)
 
 
 class Program(Protocol):

@@ -100,3 +100,43 @@ def test_the_chat_cache_namespace_holds_the_sampling_settings_unless_they_are_th
     longer = ChatProgram(scripted_lm(["x"], model="m/a", max_tokens=512)).cache_namespace
     warmer = ChatProgram(scripted_lm(["x"], model="m/a", temperature=0.7)).cache_namespace
     assert len({default.cache_namespace, longer, warmer}) == 3 and default.reports_truncation
+
+
+def test_a_dspy_program_reports_a_cut_off_step_and_keeps_no_history():
+    def long_facts(system: str, user: str) -> str:
+        return "Answer: 5" if "\nfacts:" in user else "fact " * 10
+
+    example = Example(id="e", inputs={"question": "What is 2 plus 3?"}, target="5")
+    cut = DSPyProgram(ExtractThenAnswer(), scripted_lm(long_facts, max_tokens=4))
+    assert cut.reports_truncation and cut.run("p", example).truncated  # the first of two steps was cut
+    finished = DSPyProgram(ExtractThenAnswer(), scripted_lm(long_facts, max_tokens=20))
+    with dspy.context(disable_history=True):  # the program reads its calls' history regardless
+        assert not finished.run("p", example).truncated
+        assert cut.run("p", example).truncated
+    copy = cut._program_for("p")
+    assert all(m.history == [] for _, m in copy.named_sub_modules())  # cleared after every run
+
+
+def test_the_dspy_cache_namespace_holds_the_budget_unless_it_is_the_default():
+    from spl_opt.core.records import content_hash
+
+    default = DSPyProgram(dspy.Predict("question -> answer"), scripted_lm(["x"], model="m/a"))
+    sig = str(dspy.Predict("question -> answer").signature)
+    assert default.cache_namespace == content_hash("dspy", "Predict", sig, "m/a")  # earlier caches valid
+    longer = DSPyProgram(dspy.Predict("question -> answer"), scripted_lm(["x"], model="m/a", max_tokens=512))
+    assert longer.cache_namespace != default.cache_namespace
+
+
+@pytest.mark.parametrize(
+    "response, cut",
+    [
+        ({"choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}]}, True),
+        ({"choices": [{"finish_reason": "stop"}]}, False),
+        ([{"finish_reason": "stop"}, {"finish_reason": "length"}], True),
+        (None, False),
+    ],
+)
+def test_a_cut_off_response_is_read_from_either_shape_dspy_records(response, cut):
+    from spl_opt.programs import stopped_at_limit
+
+    assert stopped_at_limit(response) is cut

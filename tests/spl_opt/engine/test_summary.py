@@ -1,7 +1,8 @@
 import dspy
 
 from spl_opt.api import optimize
-from spl_opt.core.records import Evaluation, ExampleResult, Objectives
+from spl_opt.core.protocols import ProgramOutput
+from spl_opt.core.records import Evaluation, Example, ExampleResult, Objectives
 from spl_opt.engine.summary import cut_off_count, cut_off_warning
 from spl_opt.report import write_report
 from spl_opt.testing import editor_reply, scripted_lm
@@ -81,22 +82,43 @@ def test_only_the_children_cut_off_too_warn_once_and_the_kept_seed_is_not_warned
     assert (tmp_path / "run" / "summary.md").read_text().count("warning:") == 1
 
 
-def test_a_program_that_does_not_tell_cut_off_outputs_is_not_reported_as_cutting_none(tmp_path):
-    class Answer(dspy.Signature):
-        question: str = dspy.InputField()
-        answer: str = dspy.OutputField()
+class _Says:
+    """A task program of the Program protocol that does not tell whether its outputs were cut off."""
 
-    lm = scripted_lm(lambda s, u: "[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]")
+    cache_namespace = "says-yes"
+
+    def run(self, system_prompt: str, example: Example) -> ProgramOutput:
+        return ProgramOutput(value="yes", text="yes")
+
+
+def _run_program(tmp_path, program, lm=None):
     rows = [dspy.Example(question=f"q{i}", answer="yes").with_inputs("question") for i in range(8)]
-    result = optimize(
-        dspy.Predict(Answer),
+    return optimize(
+        program,
         trainset=rows[:3],
         valset=rows[3:],
-        metric=lambda ex, pred: pred.answer == "yes",
+        metric=lambda ex, pred: str(getattr(pred, "answer", pred)).strip() == "yes",
         lm=lm,
         editor_lm=scripted_lm([editor_reply("add", RULE)]),
         budget=20,
         run_dir=tmp_path / "run",
     )
+
+
+def test_a_program_that_does_not_tell_cut_off_outputs_is_not_reported_as_cutting_none(tmp_path):
+    result = _run_program(tmp_path, _Says(), lm=scripted_lm(["unused"]))
     assert not result.report.reports_truncation
     assert "| not reported |" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_a_dspy_programs_cut_off_outputs_are_counted(tmp_path):
+    class Answer(dspy.Signature):
+        question: str = dspy.InputField()
+        answer: str = dspy.OutputField()
+
+    lm = scripted_lm(
+        lambda s, u: "[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]" + " more" * 30, max_tokens=8
+    )
+    result = _run_program(tmp_path, dspy.Predict(Answer), lm=lm)
+    assert result.report.reports_truncation and result.report.search.seed.evaluation.cut_off == 5
+    assert "| 5/5, – |" in (tmp_path / "run" / "summary.md").read_text()
