@@ -23,8 +23,14 @@ def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def cut_off(tokens: int) -> str:
-    """What an output that hit the generation limit is told: the cause of its missing answer."""
+def cut_off(tokens: int, steps: bool = False) -> str:
+    """What an output that hit the generation limit is told: the cause of its missing answer
+    (`steps`: of a multi-step program, whose tokens are the steps' sum, not the limit)."""
+    if steps:
+        return (
+            "A step's output was cut off at the generation limit before it finished: "
+            "each step has to come to its point sooner."
+        )
     return (
         f"The output was cut off at the generation limit ({tokens} tokens) before it finished: "
         "the final answer has to come sooner."
@@ -135,7 +141,7 @@ class Worker:
             outcome = "no_answer"
         if output.truncated and outcome != "correct":  # what was read is not an answer it finished
             outcome = "no_answer"
-            feedback = " ".join(filter(None, (feedback, cut_off(output.output_tokens))))
+            feedback = " ".join(filter(None, (feedback, cut_off(output.output_tokens, bool(output.steps)))))
         return ExampleResult.model_validate(
             {
                 "example_id": example.id,

@@ -100,6 +100,22 @@ def test_an_output_cut_off_at_the_generation_limit_says_so_in_its_feedback_unles
     assert ExampleResult.model_validate({"example_id": "e", "score": 0.0}).truncated is False  # old records
 
 
+def test_a_multi_step_output_cut_off_is_not_told_its_steps_token_sum_as_the_limit():
+    from spl_opt.core.records import Step
+
+    class Steps(CutOff):
+        def run(self, system_prompt, example):
+            steps = (
+                Step(name="extract", input="q", output="facts"),
+                Step(name="answer", input="f", output="a"),
+            )
+            return ProgramOutput(value="a", text="a", output_tokens=300, truncated=True, steps=steps)
+
+    result = Worker(Steps("a"), scorer).run("p", EX)
+    assert result.outcome == "no_answer" and "A step's output was cut off" in result.feedback
+    assert "300" not in result.feedback
+
+
 def test_the_chat_program_reads_the_limit_from_the_engine_and_from_a_response():
     import dspy
 
