@@ -135,7 +135,9 @@ def to_markdown(report: dict[str, Any], command: str) -> str:
     lines += [
         "",
         f"The seed prompt itself, second minus first, paired over the {seed['examples']} pool examples both "
-        f"caches hold: {ci(seed['difference'])}.",
+        f"caches hold: {ci(seed['difference'])}."
+        if seed["examples"]
+        else "The seed prompt itself: no pool example is in both caches (is an eval-cache.jsonl missing?).",
         "",
         "Mean held-out gain per edit, per task (first → second):",
         "",

@@ -70,3 +70,12 @@ def test_the_report_shows_the_seed_prompts_accuracy_and_cut_off_share_at_each_bu
 def test_a_missing_measurement_is_one_clear_error(tmp_path):
     with pytest.raises(SystemExit, match=r"edits\.json does not exist"):
         budget.main([str(tmp_path / "none"), str(tmp_path / "none"), "--out", str(tmp_path / "out")])
+
+
+def test_without_a_cache_the_report_says_the_seed_was_not_compared(tmp_path):
+    rows = [_row("bbh:web_of_lies", 0, "placebo", 0.0)]
+    first, second = _out(tmp_path / "a", rows), _out(tmp_path / "b", rows)
+    (first / "eval-cache.jsonl").unlink()
+    budget.main([str(first), str(second), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "budget.md").read_text()
+    assert "no pool example is in both caches" in text and "paired over the 0" not in text
