@@ -73,6 +73,8 @@ def compare(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -
             "acceptance_ci": [wilson_interval(n, len(keys)) for n in accepted],
             "gain": [mean_ci([gain(rows[k]) for k in keys]) for rows in (a, b)],
             "difference": difference_ci([gain(b[k]) - gain(a[k]) for k in keys]),
+            "distinct": len(by_edit := per_edit(a, b, keys)),
+            "difference_by_edit": difference_ci(by_edit),
         }
     for task in sorted({k[0] for k in shared}):
         out["tasks"][task] = {
@@ -84,6 +86,16 @@ def compare(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -
             for arm in arms
         }
     return out
+
+
+def per_edit(a: dict[Any, dict[str, Any]], b: dict[Any, dict[str, Any]], keys: Sequence[Any]) -> list[float]:
+    """The paired differences averaged per distinct pair of edits of a task and seed: an operator that
+    needs no LM writes one edit per task and seed, so its samples are not independent."""
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for k in keys:
+        edits = (a[k]["task"], a[k]["seed"], a[k].get("edit"), b[k].get("edit"))
+        groups.setdefault(edits, []).append(gain(b[k]) - gain(a[k]))
+    return [sum(v) / len(v) for v in groups.values()]
 
 
 def seed_results(directory: Path) -> list[dict[str, Any]]:
@@ -122,13 +134,15 @@ def to_markdown(report: dict[str, Any], command: str) -> str:
         f"First: {first}. Second: {second}.",
         "",
         "| arm | samples | accepted, first | accepted, second | gain per edit, first [95% CI] "
-        "| gain per edit, second [95% CI] | second minus first, paired [95% CI] |",
-        "|---|---|---|---|---|---|---|",
+        "| gain per edit, second [95% CI] | second minus first, paired [95% CI] "
+        "| distinct edits | paired, per distinct edit [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, s in report["comparison"]["arms"].items():
         lines.append(
             f"| {arm} | {s['samples']} | {s['accepted'][0]} | {s['accepted'][1]} | {ci(s['gain'][0])} "
-            f"| {ci(s['gain'][1])} | {ci(s['difference'])} |"
+            f"| {ci(s['gain'][1])} | {ci(s['difference'])} | {s['distinct']} "
+            f"| {ci(s['difference_by_edit'])} |"
         )
     arms = list(report["comparison"]["arms"])
     seed = report["seed_difference"]

@@ -184,6 +184,33 @@ def _paired(rows: Sequence[dict[str, Any]], arm: str, base: str = "untuned") -> 
     ]
 
 
+def _by_edit(values: Sequence[tuple[tuple[Any, ...], float]]) -> list[float]:
+    """The mean value per distinct key: one per distinct edit (or pair of edits) of a task and seed.
+
+    An operator that needs no LM writes the same edit for every sample of a task and seed; its samples
+    differ only in which pool examples are held out, so they are not independent measurements."""
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for key, value in values:
+        groups.setdefault(key, []).append(value)
+    return [sum(v) / len(v) for v in groups.values()]
+
+
+def _edit_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return row["task"], row["seed"], row["edit"]
+
+
+def _paired_by_edit(rows: Sequence[dict[str, Any]], arm: str, base: str) -> list[float]:
+    key = ("task", "seed", "index")
+    mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
+    return _by_edit(
+        [
+            ((*_edit_key(m), r["edit"]), (m["held_gain"] or 0.0) - (r["held_gain"] or 0.0))
+            for r in rows
+            if r["arm"] == base and (m := mine.get(tuple(r[k] for k in key))) is not None
+        ]
+    )
+
+
 def kinds_followed(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Per kind of edit asked of an LM editor ("any": it chooses), how many of its edits were of that
     kind, of another kind, or unusable."""
@@ -218,6 +245,11 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "pairs": len(diffs),
             "minus_untuned": list(difference_ci(diffs)) if diffs else None,
             "minus_placebo": list(difference_ci(placebo)) if placebo else None,
+            "distinct_edits": len(by_edit := _by_edit([(_edit_key(r), r["held_gain"] or 0.0) for r in mine])),
+            "held_gain_by_edit": list(difference_ci(by_edit)),
+            "minus_placebo_by_edit": list(difference_ci(p))
+            if arm != "placebo" and (p := _paired_by_edit(rows, arm, "placebo"))
+            else None,
         }
     added = _paired(rows, WRITTEN_FORMAT, "answer-format")
     out["strategy_added"] = list(difference_ci(added)) if added else None  # to the answer-format rule
@@ -248,6 +280,19 @@ def to_markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], command
             f"| {arm} | {s['calls']} | {s['usable']:.2f} | {s['passed_shown']:.2f} "
             f"| {ci(s['acceptance'], 2)} | {ci(s['held_gain'])} | {ci(s['minus_untuned'])} "
             f"| {ci(s['minus_placebo'])} |"
+        )
+    lines += [
+        "",
+        "The same per distinct edit of a task and seed (an operator that needs no LM writes one edit per "
+        "task and seed, so its samples of it are not independent):",
+        "",
+        "| arm | distinct edits | held-out gain per distinct edit [95% CI] | paired minus placebo [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for arm, s in summary["arms"].items():
+        lines.append(
+            f"| {arm} | {s['distinct_edits']} | {ci(s['held_gain_by_edit'])} "
+            f"| {ci(s['minus_placebo_by_edit'])} |"
         )
     ratio = summary["acceptance_ratio"]
     tuned = summary["arms"].get("tuned", {}).get("calls", 0)

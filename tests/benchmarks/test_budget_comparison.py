@@ -40,6 +40,7 @@ def test_the_arms_are_compared_on_the_samples_both_measured(tmp_path):
     written, placebo = report["arms"]["written"], report["arms"]["placebo"]
     assert written["samples"] == 1 and written["gain"][0][0] == -0.5 and written["difference"][0] == 0.75
     assert placebo["samples"] == 2 and placebo["accepted"] == [1, 2] and placebo["difference"][0] == 0.125
+    assert placebo["distinct"] == 1 and placebo["difference_by_edit"] == (0.125, 0.125, 0.125)  # one edit
     assert report["tasks"] == {"bbh:web_of_lies": {"written": [-0.5, 0.25], "placebo": [0.125, 0.25]}}
     assert budget.budget_of(second) == 512 and budget.budget_of(first) == budget.DEFAULT_MAX_TOKENS
 

@@ -196,3 +196,22 @@ def test_together_proposes_both_operators_edits_in_one_child_or_none():
 
     child = apply_edits(Playbook(preamble="p"), proposal.edits)
     assert both.propose(child, evidence).error and not both.propose(child, evidence).edits
+
+
+def test_an_edit_written_alike_for_every_sample_of_a_task_and_seed_counts_once_per_distinct_edit():
+    rows = [
+        row(0, "placebo", 0.0, edit="add: notes"),
+        row(1, "placebo", 0.25, edit="add: notes"),  # the same child, other examples held out
+        {**row(0, "placebo", 0.5, edit="add: notes"), "seed": 1},
+        row(0, "untuned", 0.25, edit="add: one"),
+        row(1, "untuned", -0.25, edit="add: two"),
+    ]
+    arms = editor_edits.summarize(rows)["arms"]
+    placebo, untuned = arms["placebo"], arms["untuned"]
+    assert placebo["calls"] == 3 and placebo["distinct_edits"] == 2
+    assert placebo["held_gain_by_edit"][0] == (0.125 + 0.5) / 2  # seed 0's two samples averaged first
+    assert untuned["distinct_edits"] == 2 and untuned["held_gain_by_edit"][0] == 0.0
+    assert untuned["minus_placebo_by_edit"][0] == ((0.25 - 0.0) + (-0.25 - 0.25)) / 2  # two distinct pairs
+    assert placebo["minus_placebo_by_edit"] is None
+    text = editor_edits.to_markdown(rows, editor_edits.summarize(rows), [])
+    assert "| placebo | 2 | +0.312 [" in text
