@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = [read_rows(d) for d in dirs]
     budgets = [", ".join(sorted(task_models(r))) for r in rows]
     seeds = [seed_results(d) for d in dirs]
+    both = set.intersection(*({r["example"] for r in s} for s in seeds))
+    seeds = [[r for r in s if r["example"] in both] for s in seeds]  # the same examples at each budget
     report = {
         "measurements": [str(d) for d in dirs],
         "budgets": budgets,

@@ -59,8 +59,12 @@ def test_the_report_shows_the_seed_prompts_accuracy_and_cut_off_share_at_each_bu
     second = _out(
         tmp_path / "b",
         [{**r, "task_max_tokens": 512} for r in rows],
-        [entry("web_of_lies-1", 1.0, False), entry("web_of_lies-2", 1.0, False)],
-    )
+        [
+            entry("web_of_lies-1", 1.0, False),
+            entry("web_of_lies-2", 1.0, False),
+            entry("web_of_lies-3", 0.0, True),
+        ],
+    )  # web_of_lies-3 only at the second budget: left out of both columns
     budget.main([str(first), str(second), "--out", str(tmp_path / "out")])
     text = (tmp_path / "out" / "budget.md").read_text()
     assert "Second: embedded:qwen-0.5b (max_tokens 512)." in text
