@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cutoff import SEED_PROMPT, counts, read_cache
-from benchmarks.editor_edits import ARMS, DEFAULT_MAX_TOKENS, task_models
+from benchmarks.editor_edits import ARMS, DEFAULT_MAX_TOKENS, by_edit, task_models
 from benchmarks.output import command_line, save_tables
 from spl_opt.core.records import Playbook
 from spl_opt.evaluators.stats import difference_ci, mean_ci, wilson_interval
@@ -73,8 +73,8 @@ def compare(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -
             "acceptance_ci": [wilson_interval(n, len(keys)) for n in accepted],
             "gain": [mean_ci([gain(rows[k]) for k in keys]) for rows in (a, b)],
             "difference": difference_ci([gain(b[k]) - gain(a[k]) for k in keys]),
-            "distinct": len(by_edit := per_edit(a, b, keys)),
-            "difference_by_edit": difference_ci(by_edit),
+            "distinct": len(means := per_edit(a, b, keys)),
+            "difference_by_edit": difference_ci(means),
         }
     for task in sorted({k[0] for k in shared}):
         out["tasks"][task] = {
@@ -89,13 +89,14 @@ def compare(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -
 
 
 def per_edit(a: dict[Any, dict[str, Any]], b: dict[Any, dict[str, Any]], keys: Sequence[Any]) -> list[float]:
-    """The paired differences averaged per distinct pair of edits of a task and seed: an operator that
-    needs no LM writes one edit per task and seed, so its samples are not independent."""
-    groups: dict[tuple[Any, ...], list[float]] = {}
-    for k in keys:
-        edits = (a[k]["task"], a[k]["seed"], a[k].get("edit"), b[k].get("edit"))
-        groups.setdefault(edits, []).append(gain(b[k]) - gain(a[k]))
-    return [sum(v) / len(v) for v in groups.values()]
+    """The paired differences averaged per distinct pair of edits of a task and seed
+    (`benchmarks.editor_edits.by_edit`)."""
+    return by_edit(
+        [
+            ((a[k]["task"], a[k]["seed"], a[k].get("edit"), b[k].get("edit")), gain(b[k]) - gain(a[k]))
+            for k in keys
+        ]
+    )
 
 
 def seed_results(directory: Path) -> list[dict[str, Any]]:

@@ -184,7 +184,7 @@ def _paired(rows: Sequence[dict[str, Any]], arm: str, base: str = "untuned") -> 
     ]
 
 
-def _by_edit(values: Sequence[tuple[tuple[Any, ...], float]]) -> list[float]:
+def by_edit(values: Sequence[tuple[tuple[Any, ...], float]]) -> list[float]:
     """The mean value per distinct key: one per distinct edit (or pair of edits) of a task and seed.
 
     An operator that needs no LM writes the same edit for every sample of a task and seed; its samples
@@ -202,7 +202,7 @@ def _edit_key(row: dict[str, Any]) -> tuple[Any, ...]:
 def _paired_by_edit(rows: Sequence[dict[str, Any]], arm: str, base: str) -> list[float]:
     key = ("task", "seed", "index")
     mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
-    return _by_edit(
+    return by_edit(
         [
             ((*_edit_key(m), r["edit"]), (m["held_gain"] or 0.0) - (r["held_gain"] or 0.0))
             for r in rows
@@ -245,8 +245,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "pairs": len(diffs),
             "minus_untuned": list(difference_ci(diffs)) if diffs else None,
             "minus_placebo": list(difference_ci(placebo)) if placebo else None,
-            "distinct_edits": len(by_edit := _by_edit([(_edit_key(r), r["held_gain"] or 0.0) for r in mine])),
-            "held_gain_by_edit": list(difference_ci(by_edit)),
+            "distinct_edits": len(means := by_edit([(_edit_key(r), r["held_gain"] or 0.0) for r in mine])),
+            "held_gain_by_edit": list(difference_ci(means)),
             "minus_placebo_by_edit": list(difference_ci(p))
             if arm != "placebo" and (p := _paired_by_edit(rows, arm, "placebo"))
             else None,
