@@ -174,14 +174,19 @@ def mark_copies(rows: Sequence[dict[str, Any]], editor: Any, evidence_of: Any) -
         r["copies_demo"] = bool(text) and copies_foreign(text, foreign, here) is not None
 
 
-def _paired(rows: Sequence[dict[str, Any]], arm: str, base: str = "untuned") -> list[float]:
+def _pairs(
+    rows: Sequence[dict[str, Any]], arm: str, base: str
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(row of `arm`, row of `base`) for each sample both measured."""
     key = ("task", "seed", "index")
     mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
     return [
-        (mine[k]["held_gain"] or 0.0) - (r["held_gain"] or 0.0)
-        for r in rows
-        if r["arm"] == base and (k := tuple(r[k] for k in key)) in mine
+        (m, r) for r in rows if r["arm"] == base and (m := mine.get(tuple(r[k] for k in key))) is not None
     ]
+
+
+def _paired(rows: Sequence[dict[str, Any]], arm: str, base: str = "untuned") -> list[float]:
+    return [(m["held_gain"] or 0.0) - (r["held_gain"] or 0.0) for m, r in _pairs(rows, arm, base)]
 
 
 def by_edit(values: Sequence[tuple[tuple[Any, ...], float]]) -> list[float]:
@@ -200,13 +205,10 @@ def _edit_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _paired_by_edit(rows: Sequence[dict[str, Any]], arm: str, base: str) -> list[float]:
-    key = ("task", "seed", "index")
-    mine = {tuple(r[k] for k in key): r for r in rows if r["arm"] == arm}
     return by_edit(
         [
             ((*_edit_key(m), r["edit"]), (m["held_gain"] or 0.0) - (r["held_gain"] or 0.0))
-            for r in rows
-            if r["arm"] == base and (m := mine.get(tuple(r[k] for k in key))) is not None
+            for m, r in _pairs(rows, arm, base)
         ]
     )
 

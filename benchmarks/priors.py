@@ -116,7 +116,6 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-
     p = argparse.ArgumentParser(prog="python -m benchmarks.priors", description=__doc__.splitlines()[0])
     p.add_argument("--samples", required=True, help="tune-editor's samples.jsonl (the tuning tasks)")
     p.add_argument("--held", help="an editor_edits edits.json measured on held-out tasks")
